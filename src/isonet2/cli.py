@@ -1,0 +1,98 @@
+"""`isonet.py` / `isonet2`: command-line words -> a config model -> `pipeline.<command>.run`.
+
+Example:
+    isonet.py -h
+    isonet.py prepare_star -h
+    isonet.py prepare_star tomograms --pixel_size 10
+
+Mistakes a user can make (bad flags, bad files) end in one line on stderr and exit code 2
+(command line) or 1 (input); logging is configured here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+from isonet2 import __version__
+from isonet2.config import COMMANDS
+from isonet2.config.argv import help_text, parse_command_line
+from isonet2.errors import InputError, UsageError
+
+PROG = "isonet.py"
+
+# command name -> module whose run(cfg) does the work (imported only when that command runs)
+PIPELINES = {name: f"isonet2.pipeline.{name}" for name in COMMANDS}
+
+
+def main_help() -> str:
+    """The `isonet.py -h` page: one line per command."""
+    width = max(len(name) for name in COMMANDS)
+    rows = [f"  {name.ljust(width)}  {model.summary()}" for name, model in COMMANDS.items()]
+    return "\n".join(
+        [
+            f"usage: {PROG} <command> [arguments] (isonet2 {__version__})",
+            "",
+            "Missing-wedge correction, denoising and CTF correction for cryo-ET tomograms.",
+            "",
+            "commands:",
+            *rows,
+            "",
+            f"Run '{PROG} <command> -h' for the parameters of one command.",
+        ]
+    )
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
+
+
+def run(argv: list[str]) -> int:
+    """Run one command line (without the program name); returns the exit code."""
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(main_help())
+        return 0
+    if argv[0] in ("-v", "--version", "version"):
+        print(f"isonet2 {__version__}")
+        return 0
+    name = argv[0].replace("-", "_")
+    model = COMMANDS.get(name)
+    if model is None:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+        hint = f"; did you mean {close[0]}?" if close else f"; see {PROG} -h"
+        print(f"{PROG}: unknown command '{argv[0]}'{hint}", file=sys.stderr)
+        return 2
+    if any(word in ("-h", "--help") for word in argv[1:]):
+        print(help_text(model, PROG))
+        return 0
+    try:
+        cfg = parse_command_line(model, argv[1:])
+        _setup_logging()
+        pipeline = importlib.import_module(PIPELINES[name])
+        pipeline.run(cfg)
+    except UsageError as error:
+        print(f"{PROG} {error}", file=sys.stderr)
+        return 2
+    except InputError as error:
+        print(f"{PROG} {name}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG} {name}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        code = run(sys.argv[1:])
+    except BrokenPipeError:  # e.g. `isonet.py refine -h | head`
+        code = 0
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

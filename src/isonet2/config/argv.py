@@ -1,0 +1,241 @@
+"""Command-line words <-> a command's config model, and the `--help` text, generated from it.
+
+Example:
+    cfg = parse_command_line(PrepareStarConfig, ["-e", "EVN", "-o", "ODD", "--pixelsize=5.4"])
+    print(help_text(PrepareStarConfig, prog="isonet.py"))
+
+Flag names are compared without case, '-' and '_', so --output_dir, --outputdir, --output-dir
+and --outputDir are one flag. Booleans take True/False/true/false/1/0/yes/no or stand bare;
+lists take "[1,2]" or 1,2; the word None clears an optional value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import textwrap
+import types
+import typing
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from pydantic.fields import FieldInfo
+
+from isonet2.config.base import CommandConfig
+from isonet2.errors import UsageError
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+_NONE = {"none", "null"}
+
+
+def normalise_flag(name: str) -> str:
+    """The comparison key of a flag: no leading dashes, no case, no '-' or '_'."""
+    return name.lstrip("-").lower().replace("-", "").replace("_", "")
+
+
+def _extra(info: FieldInfo) -> dict[str, Any]:
+    extra = info.json_schema_extra
+    return extra if isinstance(extra, dict) else {}
+
+
+def _type_parts(annotation: Any) -> tuple[Any, ...]:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)
+
+
+def _is_bool(info: FieldInfo) -> bool:
+    return bool in _type_parts(info.annotation)
+
+
+def _is_list(info: FieldInfo) -> bool:
+    return any(typing.get_origin(part) is list for part in _type_parts(info.annotation))
+
+
+def _allows_none(info: FieldInfo) -> bool:
+    return type(None) in _type_parts(info.annotation)
+
+
+def choices(info: FieldInfo) -> list[Any]:
+    """The allowed values of a Literal-typed field (auto-like words included)."""
+    found: list[Any] = []
+    for part in _type_parts(info.annotation):
+        if typing.get_origin(part) is Literal:
+            found.extend(typing.get_args(part))
+    return found
+
+
+def flag_table(model: type[CommandConfig]) -> dict[str, str]:
+    """Every accepted spelling (normalised) -> field name; spellings must not collide."""
+    table: dict[str, str] = {}
+    for name, info in model.model_fields.items():
+        for spelling in (name, *_extra(info).get("aliases", [])):
+            key = normalise_flag(spelling)
+            if table.get(key, name) != name:
+                raise RuntimeError(f"{model.command}: flag {spelling} names two parameters")
+            table[key] = name
+    return table
+
+
+def _short_table(model: type[CommandConfig]) -> dict[str, str]:
+    return {
+        _extra(info)["short"]: name
+        for name, info in model.model_fields.items()
+        if "short" in _extra(info)
+    }
+
+
+def _positionals(model: type[CommandConfig]) -> list[str]:
+    slots = [
+        (_extra(info)["positional"], name)
+        for name, info in model.model_fields.items()
+        if "positional" in _extra(info)
+    ]
+    return [name for _, name in sorted(slots)]
+
+
+def _convert(info: FieldInfo, text: str) -> Any:
+    """A command-line word -> the raw value pydantic validates."""
+    word = text.strip()
+    if _allows_none(info) and word.lower() in _NONE:
+        return None
+    if _is_bool(info) and word.lower() in _TRUE | _FALSE:
+        return word.lower() in _TRUE
+    if _is_list(info):
+        inner = word.strip("[]() ")
+        return [item.strip().strip("'\"") for item in inner.split(",") if item.strip()]
+    return word
+
+
+def _unknown(command: str, flag: str, table: dict[str, str]) -> UsageError:
+    options = {normalise_flag(name): name for name in table.values()}
+    options.update({key: table[key] for key in table})
+    close = difflib.get_close_matches(normalise_flag(flag), list(options), n=1, cutoff=0.6)
+    hint = f"; did you mean --{table[close[0]]}?" if close else f"; see isonet.py {command} -h"
+    return UsageError(f"{command}: unknown flag {flag}{hint}")
+
+
+def parse_words(model: type[CommandConfig], argv: list[str]) -> dict[str, Any]:
+    """Split command-line words into {field name: raw value}, without validating values."""
+    fields = model.model_fields
+    table, shorts, slots = flag_table(model), _short_table(model), _positionals(model)
+    values: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    words = list(argv)
+    free: list[str] = []
+    while words:
+        word = words.pop(0)
+        is_flag = word.startswith("--") or (
+            word.startswith("-") and len(word) > 1 and not _looks_numeric(word)
+        )
+        if not is_flag:
+            free.append(word)
+            continue
+        flag, has_eq, inline = word.partition("=")
+        long_flag = flag.startswith("--")
+        name = table.get(normalise_flag(flag)) if long_flag else shorts.get(flag[1:])
+        if name is None:
+            raise _unknown(model.command, flag, table)
+        if name in values:
+            raise UsageError(f"{model.command}: {flag} is given twice")
+        info = fields[name]
+        if has_eq:
+            values[name] = _convert(info, inline)
+        elif _is_bool(info) and (not words or words[0].lower() not in _TRUE | _FALSE | _NONE):
+            values[name] = True
+        elif not words or words[0].startswith("--"):
+            raise UsageError(f"{model.command}: {flag} needs a value")
+        else:
+            values[name] = _convert(info, words.pop(0))
+        spelled[name] = flag
+    open_slots = [name for name in slots if name not in values]
+    if len(free) > len(open_slots):
+        extra = free[len(open_slots)]
+        raise UsageError(
+            f"{model.command}: unexpected argument '{extra}'; see isonet.py {model.command} -h"
+        )
+    for name, word in zip(open_slots, free, strict=False):
+        values[name] = _convert(fields[name], word)
+    return values
+
+
+def _looks_numeric(word: str) -> bool:
+    try:
+        float(word.split(",")[0].strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def validation_message(model: type[CommandConfig], error: ValidationError) -> str:
+    """The first problem of a ValidationError as one line naming the flag."""
+    first = error.errors()[0]
+    loc = [str(part) for part in first.get("loc", ()) if not str(part).isdigit()]
+    field = next((part for part in loc if part in model.model_fields), None)
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if field is None:
+        return f"{model.command}: {message}"
+    given = first.get("input")
+    shown = f" {given!r}" if isinstance(given, str | int | float) else ""
+    return f"{model.command}: --{field}{shown}: {message}"
+
+
+def parse_command_line(model: type[CommandConfig], argv: list[str]) -> CommandConfig:
+    """Command-line words -> a validated config; any mistake raises UsageError (one line)."""
+    values = parse_words(model, argv)
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        raise UsageError(validation_message(model, error)) from None
+
+
+def to_command_line(cfg: CommandConfig, prog: str = "isonet.py") -> list[str]:
+    """The words that reproduce `cfg`: only the values that differ from the defaults."""
+    words = [prog, cfg.command]
+    for name, info in type(cfg).model_fields.items():
+        value = getattr(cfg, name)
+        if value == info.default:
+            continue
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        words += [f"--{name}", str(value)]
+    return words
+
+
+def help_text(model: type[CommandConfig], prog: str = "isonet.py") -> str:
+    """The `isonet.py <command> -h` page."""
+    slots = _positionals(model)
+    usage = " ".join([prog, model.command, *(f"[{name}]" for name in slots), "[--flag value ...]"])
+    lines = [f"usage: {usage}", "", model.summary(), ""]
+    body = model.description()
+    details, _, example = body.partition("Example:")
+    if details.strip():
+        lines += [details.strip(), ""]
+    lines.append("parameters:")
+    for name, info in model.model_fields.items():
+        extra = _extra(info)
+        spellings = [f"--{name}"]
+        if "short" in extra:
+            spellings.insert(0, f"-{extra['short']}")
+        spellings += [f"--{alias}" for alias in extra.get("aliases", [])]
+        if "positional" in extra:
+            spellings[-1] += f" (or positional argument {extra['positional'] + 1})"
+        default = info.default
+        shown = (
+            "None"
+            if default is None
+            else ",".join(map(str, default))
+            if isinstance(default, list)
+            else str(default)
+        )
+        unit = f" [{extra['unit']}]" if "unit" in extra else ""
+        lines.append(f"  {', '.join(spellings)}")
+        meta = f"default: {shown}{unit}"
+        allowed = [c for c in choices(info) if c != default or len(choices(info)) > 1]
+        if allowed:
+            meta += f"; choices: {', '.join(map(str, allowed))}"
+        text = f"{info.description} ({meta})"
+        lines += textwrap.wrap(text, width=96, initial_indent="      ", subsequent_indent="      ")
+    if example.strip():
+        lines += ["", "example:", *("  " + line.strip() for line in example.strip().splitlines())]
+    return "\n".join(lines) + "\n"

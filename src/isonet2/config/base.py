@@ -1,0 +1,107 @@
+"""The mechanism every command's config model shares: parameters with help, units and flags.
+
+Example:
+    class DemoConfig(CommandConfig):
+        '''Say hello.'''
+        name: str = param("world", "who to greet", aliases=("who",))
+
+A parameter is a pydantic field whose `json_schema_extra` carries the command-line facts
+(aliases, short flag, positional slot, unit). The CLI, `--help`, the saved run config and the
+GUI forms are all generated from these models, so a default is written exactly once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def param(
+    default: Any,
+    help: str,
+    *,
+    unit: str | None = None,
+    aliases: tuple[str, ...] = (),
+    short: str | None = None,
+    positional: int | None = None,
+    **constraints: Any,
+) -> Any:
+    """A config field with its help text and command-line spelling.
+
+    `aliases` are extra long-flag spellings (compared without case, '-' and '_');
+    `short` is a one-letter flag such as "e" for `-e`; `positional` is the slot (0, 1, ...)
+    the value may also be given in without a flag.
+    """
+    extra: dict[str, Any] = {"aliases": list(aliases)}
+    if unit is not None:
+        extra["unit"] = unit
+    if short is not None:
+        extra["short"] = short
+    if positional is not None:
+        extra["positional"] = positional
+    return Field(default, description=help, json_schema_extra=extra, **constraints)
+
+
+def parse_index_selection(text: str | None) -> list[int] | None:
+    """Parse "1,3-5" into [1, 3, 4, 5]; None or "all" selects everything (returns None)."""
+    if text is None or text.strip().lower() in ("", "all", "none"):
+        return None
+    picked: list[int] = []
+    for part in text.strip("[]() ").split(","):
+        part = part.strip()
+        match = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
+        if match:
+            first, last = int(match.group(1)), int(match.group(2))
+            if first > last:
+                raise ValueError(f"range '{part}' runs backwards; write it as {last}-{first}")
+            picked.extend(range(first, last + 1))
+        elif part.isdigit():
+            picked.append(int(part))
+        else:
+            raise ValueError(f"'{part}' is not an index or a range like 3-5")
+    return sorted(set(picked))
+
+
+class CommandConfig(BaseModel):
+    """Base of every command's config: unknown keys are errors, values are re-validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    command: ClassVar[str] = ""
+
+    @classmethod
+    def summary(cls) -> str:
+        """The first line of the model's docstring."""
+        return (cls.__doc__ or "").strip().splitlines()[0]
+
+    @classmethod
+    def description(cls) -> str:
+        """The model's docstring without its first line (the details and the Example block)."""
+        lines = (cls.__doc__ or "").strip().splitlines()[1:]
+        return "\n".join(line[4:] if line.startswith("    ") else line for line in lines).strip()
+
+
+class TomoSelection(CommandConfig):
+    """Mixin for commands that can work on a subset of the star's rows."""
+
+    tomo_idx: str | None = param(
+        None,
+        'rows of the star to process, by rlnIndex, e.g. "1,3-5"; all rows when not given',
+        aliases=("tomoidx",),
+    )
+
+    @field_validator("tomo_idx", mode="before")
+    @classmethod
+    def _check_tomo_idx(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        if isinstance(value, int):
+            value = str(value)
+        parse_index_selection(value)
+        return value
+
+    def selected_indices(self) -> list[int] | None:
+        """The chosen rlnIndex values, or None for every row."""
+        return parse_index_selection(self.tomo_idx)

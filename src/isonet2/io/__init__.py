@@ -1,0 +1,1 @@
+"""Bytes <-> objects: star tables, MRC volumes, checkpoints, run records; no science here."""

@@ -1,0 +1,201 @@
+"""MRC volumes: memory-mapped reading, atomic writing, voxel size and origin kept.
+
+Example:
+    volume = open_volume("tomo.mrc")             # read-only memory map, (z, y, x)
+    info = read_info("tomo.mrc")                  # shape, dtype, voxel size (Å) without data
+    write_volume("out.mrc", array, voxel_size_angstrom=info.voxel_size_angstrom)
+    with new_volume("big.mrc", (400, 1024, 1024), voxel_size_angstrom=10.0) as out:
+        out[0:10] = ...                            # appears as big.mrc only when the block ends
+
+A missing, truncated, corrupt or non-MRC file raises InputError naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+from mrcfile.utils import data_dtype_from_header, data_shape_from_header
+
+from isonet2.errors import InputError
+
+MRC_SUFFIXES = (".mrc", ".rec", ".map")
+_HEADER_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    """What the header says: shape (z, y, x), dtype, voxel size (x, y, z) in Å, origin."""
+
+    path: Path
+    shape: tuple[int, int, int]
+    dtype: np.dtype
+    voxel_size_angstrom: tuple[float, float, float]
+    origin_angstrom: tuple[float, float, float]
+    data_offset: int
+
+    @property
+    def pixel_size_angstrom(self) -> float:
+        """The X voxel size, the number every isonet2 command calls the pixel size."""
+        return self.voxel_size_angstrom[0]
+
+
+def read_info(path: str | os.PathLike[str]) -> VolumeInfo:
+    """Read and check an MRC header without touching the data."""
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"{file}: no such file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with mrcfile.open(file, mode="r", header_only=True, permissive=False) as mrc:
+                header = mrc.header
+                extended = int(header.nsymbt)
+                dtype = data_dtype_from_header(header)
+                shape = data_shape_from_header(header)
+                voxel = mrc.voxel_size
+                origin = header.origin
+    except (ValueError, OSError, EOFError) as error:
+        raise InputError(f"{file}: not a readable MRC file ({error})") from None
+    if len(shape) == 2:
+        shape = (1, *shape)
+    if len(shape) != 3:
+        raise InputError(f"{file}: expected a 3D volume, found shape {shape}")
+    offset = _HEADER_BYTES + extended
+    needed = offset + int(np.prod(shape)) * np.dtype(dtype).itemsize
+    size = file.stat().st_size
+    if size < needed:
+        raise InputError(
+            f"{file}: truncated MRC file ({size} bytes, the header promises {needed}); "
+            "copy or reconstruct it again"
+        )
+    return VolumeInfo(
+        path=file,
+        shape=(int(shape[0]), int(shape[1]), int(shape[2])),
+        dtype=np.dtype(dtype),
+        voxel_size_angstrom=(float(voxel.x), float(voxel.y), float(voxel.z)),
+        origin_angstrom=(float(origin.x), float(origin.y), float(origin.z)),
+        data_offset=offset,
+    )
+
+
+def open_volume(path: str | os.PathLike[str]) -> np.ndarray:
+    """The volume as a read-only memory map (z, y, x) in the file's dtype; nothing is loaded."""
+    info = read_info(path)
+    return np.memmap(
+        info.path, dtype=info.dtype, mode="r", offset=info.data_offset, shape=info.shape
+    )
+
+
+def read_volume(path: str | os.PathLike[str]) -> np.ndarray:
+    """The whole volume loaded as float32 (z, y, x); use open_volume for large files."""
+    return np.asarray(open_volume(path), dtype=np.float32)
+
+
+def _temp_beside(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".mrc.tmp", dir=target.parent)
+    os.close(handle)
+    return Path(temp)
+
+
+def _set_header(
+    mrc: mrcfile.mrcfile.MrcFile,
+    voxel_size_angstrom: float | tuple[float, float, float],
+    origin_angstrom: tuple[float, float, float] | None,
+) -> None:
+    mrc.voxel_size = voxel_size_angstrom
+    if origin_angstrom is not None:
+        mrc.header.origin = origin_angstrom
+
+
+def write_volume(
+    path: str | os.PathLike[str],
+    data: np.ndarray,
+    *,
+    voxel_size_angstrom: float | tuple[float, float, float] = 1.0,
+    origin_angstrom: tuple[float, float, float] | None = None,
+) -> None:
+    """Write (z, y, x) data atomically: a temp file in the same folder, then a rename."""
+    target = Path(path)
+    temp = _temp_beside(target)
+    try:
+        with mrcfile.new(temp, overwrite=True) as mrc:
+            mrc.set_data(np.ascontiguousarray(data))
+            _set_header(mrc, voxel_size_angstrom, origin_angstrom)
+        os.chmod(temp, 0o644)
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def new_volume(
+    path: str | os.PathLike[str],
+    shape: tuple[int, int, int],
+    *,
+    dtype: type | np.dtype = np.float32,
+    voxel_size_angstrom: float | tuple[float, float, float] = 1.0,
+    origin_angstrom: tuple[float, float, float] | None = None,
+) -> Iterator[np.ndarray]:
+    """A writable memory-mapped volume that becomes `path` only if the block ends without error.
+
+    Host memory stays bounded by what the caller touches; a failure (disk full, Ctrl-C)
+    leaves any earlier file at `path` untouched and no temp file behind.
+    """
+    target = Path(path)
+    temp = _temp_beside(target)
+    try:
+        with mrcfile.new_mmap(temp, shape=shape, mrc_mode=_mode(dtype), overwrite=True) as mrc:
+            _set_header(mrc, voxel_size_angstrom, origin_angstrom)
+            yield mrc.data
+            _set_stats_in_slabs(mrc)
+        os.chmod(temp, 0o644)
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _set_stats_in_slabs(mrc: mrcfile.mrcfile.MrcFile, slab: int = 16) -> None:
+    """Header min/max/mean/rms computed slab by slab, so no full-size temporary is made."""
+    data = mrc.data
+    count = data.size
+    low, high, total, squares = np.inf, -np.inf, 0.0, 0.0
+    for start in range(0, data.shape[0], slab):
+        block = np.asarray(data[start : start + slab], dtype=np.float64)
+        low, high = min(low, block.min()), max(high, block.max())
+        total += block.sum()
+        squares += np.square(block).sum()
+    mean = total / count
+    mrc.header.dmin, mrc.header.dmax, mrc.header.dmean = low, high, mean
+    mrc.header.rms = np.sqrt(max(squares / count - mean * mean, 0.0))
+
+
+def _mode(dtype: type | np.dtype) -> int:
+    modes = {np.dtype(np.int8): 0, np.dtype(np.int16): 1, np.dtype(np.float32): 2}
+    try:
+        return modes[np.dtype(dtype)]
+    except KeyError:
+        raise ValueError(f"unsupported MRC dtype {dtype}") from None
+
+
+def list_volumes(folder: str | os.PathLike[str]) -> list[Path]:
+    """The .mrc/.rec/.map files of a folder, sorted by name; none at all is an error."""
+    directory = Path(folder)
+    if not directory.is_dir():
+        raise InputError(f"{directory}: no such folder")
+    files = sorted(
+        p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in MRC_SUFFIXES
+    )
+    if not files:
+        raise InputError(f"{directory}: no .mrc, .rec or .map files in this folder")
+    return files

@@ -1,0 +1,280 @@
+"""The tomogram table (tomograms.star) as typed rows; the only module that spells rln labels.
+
+Example:
+    table = read_star("tomograms.star")
+    for row in table.rows:
+        print(row.index, row.tomogram_path, row.defocus_angstrom)
+    write_star(table, "tomograms.star")        # atomic: temp file + rename
+
+Files written by other IsoNet2 tools load unchanged: one (possibly anonymous) `data_` block
+with a `loop_`, empty cells as `<NA>`, `None`, `nan` or `""`. We always write `None`.
+Columns we do not know are kept, in their order, and written back.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shlex
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from isonet2.errors import InputError
+
+_EMPTY = {"<na>", "none", "nan", "", "null", "n/a"}
+
+
+@dataclass
+class TomogramRow:
+    """One tomogram: its files and acquisition parameters (units in the names)."""
+
+    index: int
+    tomogram_path: str | None = None
+    half1_path: str | None = None
+    half2_path: str | None = None
+    pixel_size_angstrom: float = 10.0
+    defocus_angstrom: float = 0.0
+    voltage_kv: float = 300.0
+    cs_mm: float = 2.7
+    amplitude_contrast: float = 0.1
+    deconv_path: str | None = None
+    mask_boundary_path: str | None = None
+    mask_path: str | None = None
+    tilt_min_deg: float = -60.0
+    tilt_max_deg: float = 60.0
+    box_file: str | None = None
+    number_subtomos: int = 100
+    corrected_path: str | None = None
+    denoised_path: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def has_halves(self) -> bool:
+        """True when both the even and the odd half tomograms are listed."""
+        return self.half1_path is not None and self.half2_path is not None
+
+    def path_in_column(self, label: str) -> str | None:
+        """The path held in a path column named by its rln label (e.g. rlnDeconvTomoName)."""
+        attribute = path_column_attribute(label)
+        return getattr(self, attribute) if attribute else self.extra.get(label)
+
+
+# rln label -> (TomogramRow attribute, type); the order is the IsoNet2 column order.
+COLUMNS: dict[str, tuple[str, type]] = {
+    "rlnIndex": ("index", int),
+    "rlnTomoName": ("tomogram_path", str),
+    "rlnTomoReconstructedTomogramHalf1": ("half1_path", str),
+    "rlnTomoReconstructedTomogramHalf2": ("half2_path", str),
+    "rlnPixelSize": ("pixel_size_angstrom", float),
+    "rlnDefocus": ("defocus_angstrom", float),
+    "rlnVoltage": ("voltage_kv", float),
+    "rlnSphericalAberration": ("cs_mm", float),
+    "rlnAmplitudeContrast": ("amplitude_contrast", float),
+    "rlnDeconvTomoName": ("deconv_path", str),
+    "rlnMaskBoundary": ("mask_boundary_path", str),
+    "rlnMaskName": ("mask_path", str),
+    "rlnTiltMin": ("tilt_min_deg", float),
+    "rlnTiltMax": ("tilt_max_deg", float),
+    "rlnBoxFile": ("box_file", str),
+    "rlnNumberSubtomo": ("number_subtomos", int),
+    "rlnCorrectedTomoName": ("corrected_path", str),
+    "rlnDenoisedTomoName": ("denoised_path", str),
+}
+_OPTIONAL_COLUMNS = {"rlnDenoisedTomoName"}  # written only when some row has a value
+_REQUIRED_COLUMNS = {"rlnPixelSize"}
+PATH_COLUMNS = [label for label, (_, kind) in COLUMNS.items() if kind is str]
+
+# names a user may type for the tomogram columns (input_column flags)
+TOMOGRAM_COLUMN = "rlnTomoName"
+DECONV_COLUMN = "rlnDeconvTomoName"
+HALF1_COLUMN = "rlnTomoReconstructedTomogramHalf1"
+CORRECTED_COLUMN = "rlnCorrectedTomoName"
+DENOISED_COLUMN = "rlnDenoisedTomoName"
+MASK_COLUMN = "rlnMaskName"
+
+
+def path_column_attribute(label: str) -> str | None:
+    """TomogramRow attribute of a known path column; None for an unknown label."""
+    spec = COLUMNS.get(label)
+    return spec[0] if spec and spec[1] is str else None
+
+
+def check_path_column(label: str) -> str:
+    """Return `label` if it names a path column, else raise an error listing the valid ones."""
+    if path_column_attribute(label) is None:
+        raise InputError(
+            f"unknown star column '{label}'; tomogram columns are: {', '.join(PATH_COLUMNS)}"
+        )
+    return label
+
+
+@dataclass
+class StarTable:
+    """The rows of a tomogram table plus the labels of columns isonet2 does not know."""
+
+    rows: list[TomogramRow]
+    extra_labels: list[str] = field(default_factory=list)
+    block_name: str = ""
+
+    def select(self, indices: list[int] | None, source: str = "--tomo_idx") -> list[TomogramRow]:
+        """Rows whose rlnIndex is in `indices` (all for None); an unknown index is an error."""
+        if indices is None:
+            return list(self.rows)
+        known = {row.index for row in self.rows}
+        missing = [i for i in indices if i not in known]
+        if missing:
+            raise InputError(
+                f"{source}: no star row has rlnIndex {missing[0]} (rows are "
+                f"{', '.join(str(i) for i in sorted(known))})"
+            )
+        return [row for row in self.rows if row.index in indices]
+
+
+def _parse_value(text: str, kind: type, where: str) -> Any:
+    if text.strip().lower() in _EMPTY:
+        return None
+    try:
+        if kind is int:
+            number = float(text)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if kind is float:
+            value = float(text)
+            if math.isnan(value):
+                return None
+            return value
+    except ValueError:
+        raise InputError(f"{where}: '{text}' is not a {kind.__name__}") from None
+    return text
+
+
+def _tokenise(line: str, where: str) -> list[str]:
+    try:
+        return shlex.split(line, posix=True)
+    except ValueError as error:
+        raise InputError(f"{where}: cannot split the line ({error})") from None
+
+
+def read_star(path: str | os.PathLike[str]) -> StarTable:
+    """Read a tomogram table; malformed content raises InputError naming file, row, column."""
+    star_path = Path(path)
+    try:
+        text = star_path.read_text()
+    except FileNotFoundError:
+        raise InputError(
+            f"{star_path}: no such star file; run isonet.py prepare_star first"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"{star_path}: cannot read the star file ({error})") from None
+    labels: list[str] = []
+    records: list[list[str]] = []
+    block = ""
+    in_loop = False
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("data_"):
+            if records:
+                break  # only the first block is the tomogram table
+            block, labels, in_loop = line[5:], [], False
+        elif line == "loop_":
+            in_loop = True
+        elif line.startswith("_"):
+            labels.append(line.split()[0][1:])
+        elif in_loop and labels:
+            cells = _tokenise(line, f"{star_path}:{number}")
+            if len(cells) != len(labels):
+                raise InputError(
+                    f"{star_path}:{number}: {len(cells)} values for {len(labels)} columns; "
+                    "each row needs one value per column (None for empty)"
+                )
+            records.append(cells)
+    if not labels:
+        raise InputError(f"{star_path}: no loop_ with rln columns; is this a tomogram star file?")
+    for required in _REQUIRED_COLUMNS:
+        if required not in labels:
+            raise InputError(
+                f"{star_path}: column {required} is missing; add it or rerun prepare_star"
+            )
+    rows = []
+    for row_number, cells in enumerate(records, start=1):
+        values: dict[str, Any] = {}
+        extra: dict[str, str] = {}
+        for label, cell in zip(labels, cells, strict=True):
+            if label in COLUMNS:
+                attribute, kind = COLUMNS[label]
+                value = _parse_value(cell, kind, f"{star_path}: row {row_number}, column {label}")
+                if value is not None:
+                    values[attribute] = value
+            else:
+                extra[label] = cell
+        values.setdefault("index", row_number)
+        if "pixel_size_angstrom" not in values:
+            raise InputError(f"{star_path}: row {row_number}, column rlnPixelSize is empty")
+        rows.append(TomogramRow(**values, extra=extra))
+    extra_labels = [label for label in labels if label not in COLUMNS]
+    return StarTable(rows=rows, extra_labels=extra_labels, block_name=block)
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, float):
+        return repr(value)
+    text = str(value)
+    if not text or any(ch.isspace() for ch in text) or text[0] in "_#'\"":
+        return shlex.quote(text)
+    return text
+
+
+def format_star(table: StarTable) -> str:
+    """The STAR text of a table (aligned columns, `None` for empty cells)."""
+    labels = [
+        label
+        for label in COLUMNS
+        if label not in _OPTIONAL_COLUMNS
+        or any(getattr(row, COLUMNS[label][0]) is not None for row in table.rows)
+    ] + table.extra_labels
+    grid = []
+    for row in table.rows:
+        cells = [
+            _format(getattr(row, COLUMNS[label][0]))
+            if label in COLUMNS
+            else row.extra.get(label, "None")
+            for label in labels
+        ]
+        grid.append(cells)
+    widths = [max([len(r[i]) for r in grid], default=0) for i in range(len(labels))]
+    header = [f"data_{table.block_name}", "", "loop_"]
+    header += [f"_{label} #{i}" for i, label in enumerate(labels, start=1)]
+    body = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in grid]
+    return "\n".join([*header, *body]) + "\n"
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write a text file through a temp file in the same folder and an atomic rename."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        if target.exists():
+            os.chmod(temp, target.stat().st_mode & 0o777)
+        else:
+            os.chmod(temp, 0o644)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def write_star(table: StarTable, path: str | os.PathLike[str]) -> None:
+    """Write (or rewrite) a tomogram table atomically."""
+    write_text_atomic(path, format_star(table))

@@ -1,0 +1,1 @@
+"""One module per user command: `run(cfg) -> result` does the work, writes files and the star."""

@@ -1,0 +1,212 @@
+"""prepare_star: list tomograms and their acquisition parameters in tomograms.star.
+
+Example:
+    isonet.py prepare_star -e tomograms/EVN -o tomograms/ODD --pixel_size 5.4 --number_subtomos 500
+
+Everything is checked before anything is written: files readable, even/odd paired one to one
+with equal shapes, pixel size known, one defocus per tomogram (or one for all).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from isonet2.config import PrepareStarConfig
+from isonet2.errors import InputError
+from isonet2.io.mrc import VolumeInfo, list_volumes, new_volume, open_volume, read_info
+from isonet2.io.runrecord import write_run_config
+from isonet2.io.star import StarTable, TomogramRow, write_star
+
+logger = logging.getLogger(__name__)
+
+AVERAGE_FOLDER = "averaged_tomos"
+AUTO_SUBTOMOS_TOTAL = 3000
+
+
+@dataclass
+class PrepareStarResult:
+    """The written table and where it went."""
+
+    star_path: Path
+    table: StarTable
+
+
+def _check_pairs(first: list[Path], second: list[Path], what: str) -> list[VolumeInfo]:
+    if len(first) != len(second):
+        raise InputError(
+            f"{what}: {len(first)} files in {first[0].parent} but {len(second)} in "
+            f"{second[0].parent}; they are paired one to one by sorted name"
+        )
+    infos = []
+    for a, b in zip(first, second, strict=True):
+        info_a, info_b = read_info(a), read_info(b)
+        if info_a.shape != info_b.shape:
+            raise InputError(
+                f"{what}: {a} has shape {info_a.shape} but its partner {b} has {info_b.shape} "
+                "(z, y, x); pairs must have equal shapes"
+            )
+        infos.append(info_a)
+    return infos
+
+
+def _pixel_sizes(cfg: PrepareStarConfig, infos: list[VolumeInfo]) -> list[float]:
+    if cfg.pixel_size != "auto":
+        return [float(cfg.pixel_size)] * len(infos)
+    sizes = []
+    for info in infos:
+        if not info.pixel_size_angstrom > 0:
+            raise InputError(
+                f"{info.path}: the MRC header has no pixel size (voxel size "
+                f"{info.pixel_size_angstrom:g}); give it with --pixel_size <Å>"
+            )
+        sizes.append(info.pixel_size_angstrom)
+    return sizes
+
+
+def _per_tomogram(values: list[float], count: int, flag: str) -> list[float]:
+    if len(values) == 1:
+        return values * count
+    if len(values) != count:
+        raise InputError(
+            f"{flag}: {len(values)} values for {count} tomograms; give one value for all or "
+            f"exactly {count}, in the sorted order of the files"
+        )
+    return values
+
+
+def _count_coordinates(path: Path) -> int:
+    count = 0
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split()
+        try:
+            [float(p) for p in parts[:3]]
+        except ValueError:
+            parts = []
+        if len(parts) < 3:
+            raise InputError(
+                f"{path}:{number}: expected 'x y z' coordinates, found '{line.strip()}'"
+            )
+        count += 1
+    if count == 0:
+        raise InputError(f"{path}: no coordinates in this file")
+    return count
+
+
+def _folder_files(folder: str, count: int, flag: str, *, volumes: bool) -> list[Path]:
+    directory = Path(folder)
+    if not volumes:
+        if not directory.is_dir():
+            raise InputError(f"{flag} {directory}: no such folder")
+        files = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    else:
+        files = list_volumes(directory)
+    if len(files) != count:
+        raise InputError(
+            f"{flag} {directory}: {len(files)} files for {count} tomograms; "
+            "give one per tomogram, paired by sorted name"
+        )
+    return files
+
+
+def _write_average(even: Path, odd: Path, folder: Path, voxel: tuple[float, float, float]) -> Path:
+    """even + odd, slab by slab, so memory stays bounded for any tomogram size."""
+    target = folder / f"{even.stem}_full.mrc"
+    a, b = open_volume(even), open_volume(odd)
+    with new_volume(target, a.shape, voxel_size_angstrom=voxel) as out:
+        for start in range(0, a.shape[0], 16):
+            stop = start + 16
+            out[start:stop] = np.asarray(a[start:stop], np.float32) + np.asarray(
+                b[start:stop], np.float32
+            )
+    return target
+
+
+def run(cfg: PrepareStarConfig) -> PrepareStarResult:
+    """Check the inputs, then write the star (and averaged tomograms if asked)."""
+    full = list_volumes(cfg.full) if cfg.full else None
+    even = list_volumes(cfg.even) if cfg.even else None
+    odd = list_volumes(cfg.odd) if cfg.odd else None
+    infos: list[VolumeInfo] = []
+    if even is not None and odd is not None:
+        infos = _check_pairs(even, odd, "--even/--odd")
+    if full is not None:
+        infos = _check_pairs(full, even, "full/--even") if even else [read_info(p) for p in full]
+    count = len(infos)
+    pixel_sizes = _pixel_sizes(cfg, infos)
+    defoci = _per_tomogram(cfg.defocus, count, "--defocus")
+    masks = (
+        _folder_files(cfg.mask_folder, count, "--mask_folder", volumes=True)
+        if cfg.mask_folder
+        else None
+    )
+    if masks:
+        for mask, info in zip(masks, infos, strict=True):
+            if read_info(mask).shape != info.shape:
+                raise InputError(
+                    f"{mask}: mask shape {read_info(mask).shape} differs from {info.path} "
+                    f"{info.shape}; masks must match their tomograms"
+                )
+    boxes = (
+        _folder_files(cfg.coordinate_folder, count, "--coordinate_folder", volumes=False)
+        if cfg.coordinate_folder
+        else None
+    )
+    box_counts = [_count_coordinates(p) for p in boxes] if boxes else None
+    auto_count = max(1, int(AUTO_SUBTOMOS_TOTAL / count))
+    subtomos = auto_count if cfg.number_subtomos == "auto" else cfg.number_subtomos
+
+    star_path = Path(cfg.star_name)
+    tomograms: list[str | None] = [str(p) for p in full] if full else [None] * count
+    if full is None and cfg.create_average and even and odd:
+        folder = star_path.parent / AVERAGE_FOLDER
+        pairs = tqdm(list(zip(even, odd, infos, strict=True)), desc="averaging halves", unit="tomo")
+        tomograms = [str(_write_average(e, o, folder, i.voxel_size_angstrom)) for e, o, i in pairs]
+    elif full is not None and cfg.create_average:
+        logger.warning("--create_average ignored: full tomograms were given")
+
+    rows = [
+        TomogramRow(
+            index=i + 1,
+            tomogram_path=tomograms[i],
+            half1_path=str(even[i]) if even else None,
+            half2_path=str(odd[i]) if odd else None,
+            pixel_size_angstrom=pixel_sizes[i],
+            defocus_angstrom=defoci[i],
+            voltage_kv=cfg.voltage,
+            cs_mm=cfg.cs,
+            amplitude_contrast=cfg.ac,
+            mask_path=str(masks[i]) if masks else None,
+            tilt_min_deg=cfg.tilt_min,
+            tilt_max_deg=cfg.tilt_max,
+            box_file=str(boxes[i]) if boxes else None,
+            number_subtomos=box_counts[i] if box_counts else subtomos,
+        )
+        for i in range(count)
+    ]
+    table = StarTable(rows=rows)
+    write_star(table, star_path)
+    write_run_config(cfg, star_path.with_name(f"{star_path.stem}.prepare_star.json"))
+    logger.info("wrote %s with %d tomograms:\n%s", star_path, count, _summary(table))
+    return PrepareStarResult(star_path=star_path, table=table)
+
+
+def _summary(table: StarTable) -> str:
+    lines = [
+        f"{'#':>3}  {'tomogram':<40} {'pixel Å':>8} {'defocus Å':>10} "
+        f"{'tilts °':>11} {'subtomos':>8}"
+    ]
+    for row in table.rows:
+        name = row.tomogram_path or f"{row.half1_path} + odd"
+        lines.append(
+            f"{row.index:>3}  {name[-40:]:<40} {row.pixel_size_angstrom:>8.3g} "
+            f"{row.defocus_angstrom:>10.0f} {row.tilt_min_deg:>5.0f}..{row.tilt_max_deg:<4.0f} "
+            f"{row.number_subtomos:>8d}"
+        )
+    return "\n".join(lines)

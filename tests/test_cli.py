@@ -1,0 +1,128 @@
+"""The command line: flag spellings, value parsing, errors and help."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from isonet2.cli import run
+from isonet2.config import COMMANDS, PrepareStarConfig
+from isonet2.config.argv import flag_table, parse_command_line, to_command_line
+from isonet2.errors import UsageError
+
+
+def parse(*words: str) -> PrepareStarConfig:
+    cfg = parse_command_line(PrepareStarConfig, list(words))
+    assert isinstance(cfg, PrepareStarConfig)
+    return cfg
+
+
+def test_spellings_of_one_flag_are_equivalent() -> None:
+    for words in (
+        ["--pixel_size", "5.4"],
+        ["--pixelsize", "5.4"],
+        ["--pixel-size", "5.4"],
+        ["--pixel_size=5.4"],
+        ["--PixelSize=5.4"],
+    ):
+        assert parse("tomos", *words).pixel_size == 5.4
+
+
+def test_aliases_positionals_and_short_flags() -> None:
+    cfg = parse("-e", "EVN", "-o", "ODD", "--output_star", "a.star", "--numbersubtomos", "7")
+    assert (cfg.even, cfg.odd, cfg.star_name, cfg.number_subtomos) == ("EVN", "ODD", "a.star", 7)
+    assert parse("tomos", "--outputstar", "b.star").star_name == "b.star"
+    assert parse("tomos").full == "tomos"
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [("True", True), ("true", True), ("1", True), ("False", False), ("false", False), ("0", False)],
+)
+def test_boolean_words(word: str, expected: bool) -> None:
+    assert parse("tomos", "--create_average", word).create_average is expected
+    assert parse("tomos", f"--create_average={word}").create_average is expected
+
+
+def test_bare_boolean_flag_before_a_positional() -> None:
+    cfg = parse("--create_average", "tomos")
+    assert cfg.create_average is True and cfg.full == "tomos"
+
+
+@pytest.mark.parametrize("text", ["[39057,14817]", "39057,14817", "[39057, 14817]"])
+def test_list_values(text: str) -> None:
+    assert parse("tomos", "--defocus", text).defocus == [39057.0, 14817.0]
+
+
+def test_single_value_for_a_list_and_negative_numbers() -> None:
+    cfg = parse("tomos", "--defocus", "30000", "--tilt_min", "-50", "--tilt_max=65")
+    assert cfg.defocus == [30000.0] and (cfg.tilt_min, cfg.tilt_max) == (-50.0, 65.0)
+
+
+def test_unknown_flag_suggests_the_closest() -> None:
+    with pytest.raises(UsageError, match=r"unknown flag --pixel_sise; did you mean --pixel_size\?"):
+        parse("tomos", "--pixel_sise", "3")
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (["tomos", "--pixel_size", "abc"], "--pixel_size 'abc'"),
+        (["tomos", "--pixel_size", "-1"], "pixel size must be positive"),
+        (["tomos", "--tilt_min", "30", "--tilt_max", "20"], "must be below --tilt_max"),
+        (["--even", "EVN"], "--even and --odd must be given together"),
+        ([], "give a folder of full tomograms"),
+        (["tomos", "--star_name"], "--star_name needs a value"),
+        (["tomos", "--cs", "1", "--cs", "2"], "given twice"),
+        (["tomos", "extra"], "unexpected argument 'extra'"),
+    ],
+)
+def test_bad_values_give_one_line(words: list[str], message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse(*words)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_run_exit_codes_and_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["prepare_star", "tomos", "--bogus", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown flag --bogus" in err
+    assert run(["prepare_sta"]) == 2
+    assert "did you mean prepare_star" in capsys.readouterr().err
+    assert run(["-h"]) == 0
+    assert "prepare_star" in capsys.readouterr().out
+
+
+def test_every_command_help_lists_every_parameter(capsys: pytest.CaptureFixture[str]) -> None:
+    for name, model in COMMANDS.items():
+        assert run([name, "-h"]) == 0
+        page = capsys.readouterr().out
+        assert "example:" in page
+        for field in model.model_fields:
+            assert f"--{field}" in page
+
+
+def test_flag_spellings_never_collide() -> None:
+    for model in COMMANDS.values():
+        flag_table(model)  # raises on a collision
+
+
+def test_command_line_round_trip() -> None:
+    cfg = parse("-e", "EVN", "-o", "ODD", "--defocus", "1,2", "--create_average", "True")
+    words = to_command_line(cfg)[2:]
+    assert parse(*words) == cfg
+
+
+def test_help_and_config_do_not_import_torch() -> None:
+    code = (
+        "import sys, contextlib, io\n"
+        "import isonet2.config\n"
+        "from isonet2.cli import run\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    run(['-h']); [run([c, '-h']) for c in isonet2.config.COMMANDS]\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
