@@ -23,6 +23,12 @@ def write_mrc(path: Path, data: np.ndarray, voxel_size: float = 1.0) -> Path:
 
 
 @pytest.fixture
+def mrc_writer() -> Callable[..., Path]:
+    """write_mrc(path, data, voxel_size=1.0) -> path."""
+    return write_mrc
+
+
+@pytest.fixture
 def make_mrc() -> Callable[..., Path]:
     """make_mrc(path, shape=(8, 16, 16), voxel_size=1.0, seed=0) -> path of a random volume."""
 

@@ -44,8 +44,22 @@ def main_help() -> str:
     )
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time of each message."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def _setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
+    """isonet2's messages to stderr; nothing else's (libraries keep their own settings)."""
+    package = logging.getLogger("isonet2")
+    package.setLevel(logging.INFO)
+    if not any(isinstance(h, _StderrHandler) for h in package.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        package.addHandler(handler)
 
 
 def run(argv: list[str]) -> int:
@@ -74,7 +88,7 @@ def run(argv: list[str]) -> int:
         pipeline = importlib.import_module(PIPELINES[name])
         pipeline.run(cfg)
     except UsageError as error:
-        print(f"{PROG} {error}", file=sys.stderr)
+        print(f"{PROG} {name}: error: {error}", file=sys.stderr)
         return 2
     except InputError as error:
         print(f"{PROG} {name}: error: {error}", file=sys.stderr)

@@ -8,8 +8,39 @@ Torch-free on purpose: importing this package (or printing `--help`) must stay f
 """
 
 from isonet2.config.base import CommandConfig, param, parse_index_selection
+from isonet2.config.evaluate import EvaluateConfig
+from isonet2.config.predict import PredictConfig
 from isonet2.config.prepare import PrepareStarConfig
+from isonet2.config.preprocess import DeconvConfig, MakeMaskConfig
+from isonet2.config.simulate import SimulateConfig
+from isonet2.config.train import DenoiseConfig, RefineConfig, TrainingConfig
 
-COMMANDS: dict[str, type[CommandConfig]] = {model.command: model for model in (PrepareStarConfig,)}
+COMMANDS: dict[str, type[CommandConfig]] = {
+    model.command: model
+    for model in (
+        PrepareStarConfig,
+        DeconvConfig,
+        MakeMaskConfig,
+        DenoiseConfig,
+        RefineConfig,
+        PredictConfig,
+        SimulateConfig,
+        EvaluateConfig,
+    )
+}
 
-__all__ = ["COMMANDS", "CommandConfig", "PrepareStarConfig", "param", "parse_index_selection"]
+__all__ = [
+    "COMMANDS",
+    "CommandConfig",
+    "DeconvConfig",
+    "DenoiseConfig",
+    "EvaluateConfig",
+    "MakeMaskConfig",
+    "PredictConfig",
+    "PrepareStarConfig",
+    "RefineConfig",
+    "SimulateConfig",
+    "TrainingConfig",
+    "param",
+    "parse_index_selection",
+]

@@ -112,7 +112,7 @@ def _unknown(command: str, flag: str, table: dict[str, str]) -> UsageError:
     options.update({key: table[key] for key in table})
     close = difflib.get_close_matches(normalise_flag(flag), list(options), n=1, cutoff=0.6)
     hint = f"; did you mean --{table[close[0]]}?" if close else f"; see isonet.py {command} -h"
-    return UsageError(f"{command}: unknown flag {flag}{hint}")
+    return UsageError(f"unknown flag {flag}{hint}")
 
 
 def parse_words(model: type[CommandConfig], argv: list[str]) -> dict[str, Any]:
@@ -137,23 +137,21 @@ def parse_words(model: type[CommandConfig], argv: list[str]) -> dict[str, Any]:
         if name is None:
             raise _unknown(model.command, flag, table)
         if name in values:
-            raise UsageError(f"{model.command}: {flag} is given twice")
+            raise UsageError(f"{flag} is given twice")
         info = fields[name]
         if has_eq:
             values[name] = _convert(info, inline)
         elif _is_bool(info) and (not words or words[0].lower() not in _TRUE | _FALSE | _NONE):
             values[name] = True
         elif not words or words[0].startswith("--"):
-            raise UsageError(f"{model.command}: {flag} needs a value")
+            raise UsageError(f"{flag} needs a value")
         else:
             values[name] = _convert(info, words.pop(0))
         spelled[name] = flag
     open_slots = [name for name in slots if name not in values]
     if len(free) > len(open_slots):
         extra = free[len(open_slots)]
-        raise UsageError(
-            f"{model.command}: unexpected argument '{extra}'; see isonet.py {model.command} -h"
-        )
+        raise UsageError(f"unexpected argument '{extra}'; see isonet.py {model.command} -h")
     for name, word in zip(open_slots, free, strict=False):
         values[name] = _convert(fields[name], word)
     return values
@@ -174,10 +172,10 @@ def validation_message(model: type[CommandConfig], error: ValidationError) -> st
     field = next((part for part in loc if part in model.model_fields), None)
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if field is None:
-        return f"{model.command}: {message}"
+        return message
     given = first.get("input")
     shown = f" {given!r}" if isinstance(given, str | int | float) else ""
-    return f"{model.command}: --{field}{shown}: {message}"
+    return f"--{field}{shown}: {message}"
 
 
 def parse_command_line(model: type[CommandConfig], argv: list[str]) -> CommandConfig:

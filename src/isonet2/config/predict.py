@@ -1,0 +1,61 @@
+"""Config model of `predict`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from isonet2.config.base import TomoSelection, param
+
+
+class PredictConfig(TomoSelection):
+    """Apply a trained network to whole tomograms (rlnCorrectedTomoName / rlnDenoisedTomoName).
+
+    Everything about the network (architecture, cube size, method, CTF handling) comes from
+    the checkpoint. Tomograms are streamed tile by tile into a memory-mapped output, so host
+    memory stays near the size of one output volume whatever the tomogram size. Even and odd
+    halves are predicted separately and averaged; single maps are predicted once.
+
+    Example:
+        isonet.py predict tomograms.star 01_test/network_isonet2-n2n_unet-medium_96_full.pt --gpuID 0 --outputdir corrected
+        isonet.py predict tomograms.star model.pt --output_dir out --tomo_idx 1
+    """
+
+    command = "predict"
+
+    star_file: str = param("tomograms.star", "tomogram star file to read and update", positional=0)
+    model: str = param(..., "trained checkpoint (.pt) written by refine or denoise", positional=1)
+    model2: str | None = param(
+        None,
+        "second half-network of split_halves (_bottom.pt): writes its own map and the FSC "
+        "between the two",
+    )
+    output_dir: str = param(
+        "corrected", "folder for the predicted tomograms", short="o", aliases=("outputdir",)
+    )
+    gpuID: str | None = param(
+        None, 'GPUs to use, e.g. "0" or "0,1"; CPU when none exists', aliases=("gpu_id", "gpus")
+    )
+    input_column: str | None = param(
+        None,
+        "star column of single maps to predict (e.g. rlnDeconvTomoName); by default even/odd "
+        "halves for models trained on halves, else rlnDeconvTomoName falling back to rlnTomoName",
+        aliases=("inputcolumn",),
+    )
+    apply_mw_x1: bool | None = param(
+        None, "wedge-filter every tile first; default: as the model was trained"
+    )
+    isCTFflipped: bool = param(
+        False,
+        "tomograms are already phase-flipped (CTF-aware models)",
+        aliases=("phaseflipped", "is_ctf_flipped"),
+    )
+    do_phaseflip_input: bool = param(
+        True, "phase-flip tiles on the fly for CTF-aware models (unless isCTFflipped)"
+    )
+    padding_factor: float = param(
+        1.5, "tile stride = cube / padding_factor; larger = more overlap, fewer seams", ge=1, le=4
+    )
+    output_prefix: str = param("", "text put before every output file name")
+    batch_size: int | Literal["auto"] = param(
+        "auto", "tiles per GPU batch; auto = 8 on a GPU, 2 on CPU"
+    )

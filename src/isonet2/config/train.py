@@ -1,0 +1,218 @@
+"""Config models of the training commands `refine` and `denoise`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import field_validator, model_validator
+
+from isonet2.config.base import CommandConfig, param, parse_index_selection
+
+CtfMode = Literal["None", "phase_only", "wiener", "network"]
+LossName = Literal["L2", "L1", "Huber", "FSC"]
+NoiseMode = Literal["None", "ramp", "hamming"]
+ARCHITECTURES = ("unet-small", "unet-medium", "unet-large")
+
+
+def _as_list(value: Any) -> Any:
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        return [value]
+    return value
+
+
+class TrainingConfig(CommandConfig):
+    """Parameters shared by refine and denoise."""
+
+    star_file: str = param("tomograms.star", "tomogram star file", positional=0)
+    output_dir: str = param(
+        "isonet_training",
+        "folder for checkpoints, log.txt, loss plot and previews; rerunning into a folder that "
+        "holds an unfinished run of the same settings resumes it (see --resume)",
+        short="o",
+        aliases=("outputdir",),
+    )
+    gpuID: str | None = param(
+        None,
+        'GPUs to use, e.g. "0" or "0,1"; all visible GPUs when not given; CPU when none exists',
+        aliases=("gpu_id", "gpus"),
+    )
+    ncpus: int = param(4, "data-loading worker processes", aliases=("ncpu",), ge=0)
+    arch: Literal["unet-small", "unet-medium", "unet-large"] = param(
+        "unet-medium", "network architecture (capacity and GPU memory grow small -> large)"
+    )
+    pretrained_model: str | None = param(
+        None, "checkpoint (.pt) to start from: its weights, optimizer state and epoch counter"
+    )
+    cube_size: int = param(
+        96, "edge of the training subtomograms; a multiple of 16, at least 32", unit="px", ge=32
+    )
+    epochs: int = param(50, "epochs to train", aliases=("iterations",), ge=1)
+    batch_size: int | Literal["auto"] = param(
+        "auto", "subtomograms per optimizer step over all GPUs; auto = 4 on one GPU, 2 per GPU"
+    )
+    acc_batches: int = param(1, "batches whose gradients are accumulated per step", ge=1)
+    loss_func: LossName = param("L2", "base loss")
+    learning_rate: float = param(3e-4, "AdamW learning rate at the start", gt=0)
+    learning_rate_min: float = param(
+        3e-5, "learning rate at the end of the cosine schedule (= learning_rate: constant)", ge=0
+    )
+    save_interval: int = param(
+        10, "keep a numbered checkpoint (and a preview) every this many epochs", ge=1
+    )
+    mixed_precision: bool = param(
+        True, "bf16 autocast where the GPU supports it, else fp16 with loss scaling; off on CPU"
+    )
+    CTF_mode: CtfMode = param(
+        "None",
+        "CTF handling: None; phase_only (phase-flip inputs); wiener (Wiener-filtered targets); "
+        "network (the network learns to undo the CTF)",
+        aliases=("ctfmode",),
+    )
+    clip_first_peak_mode: int = param(
+        1,
+        "CTF below its first peak: 0 unchanged, 1 constant, 2 negative sine, 3 cosine",
+        ge=0,
+        le=3,
+    )
+    bfactor: float = param(
+        0.0,
+        "B-factor of the envelope exp(-B s^2/2) applied to the CTF in network mode; the same "
+        "effective envelope as the published IsoNet2, so its 200-300 mean the same here",
+        unit="Å²",
+        ge=0,
+    )
+    isCTFflipped: bool = param(
+        False, "tomograms are already phase-flipped", aliases=("phaseflipped", "is_ctf_flipped")
+    )
+    do_phaseflip_input: bool = param(
+        True, "phase-flip inputs on the fly in CTF-aware modes (unless isCTFflipped)"
+    )
+    snrfalloff: float = param(0.0, "Wiener filter SNR fall-off (CTF_mode wiener)", ge=0)
+    deconvstrength: float = param(1.0, "Wiener filter strength, log10 SNR (CTF_mode wiener)")
+    highpassnyquist: float = param(
+        0.02, "Wiener filter high-pass, fraction of Nyquist (CTF_mode wiener)", gt=0, le=1
+    )
+    with_preview: bool = param(
+        True, "predict prev_tomo_idx every save_interval epochs and save slice images"
+    )
+    prev_tomo_idx: str = param("1", 'star rows (rlnIndex) to preview, e.g. "1" or "1,3"')
+    with_predict: bool = param(False, "predict every tomogram with the final model")
+    seed: int = param(0, "random seed of subtomogram centres, augmentation and initial weights")
+    resume: bool = param(
+        True,
+        "continue an unfinished run found in output_dir (same settings); False starts over",
+    )
+
+    @field_validator("prev_tomo_idx", mode="before")
+    @classmethod
+    def _check_indices(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        value = str(value)
+        parse_index_selection(value)
+        return value
+
+    @field_validator("cube_size")
+    @classmethod
+    def _multiple_of_16(cls, value: int) -> int:
+        if value % 16:
+            raise ValueError(f"{value} is not a multiple of 16 (the U-Net halves it 4 times)")
+        return value
+
+    @field_validator("batch_size")
+    @classmethod
+    def _positive_batch(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("batch size must be at least 1, or auto")
+        return value
+
+
+class DenoiseConfig(TrainingConfig):
+    """Train a Noise2Noise denoiser on even/odd half tomograms (method n2n).
+
+    No missing-wedge correction: use refine for that. With --CTF_mode network or wiener the
+    network also corrects the CTF.
+
+    Example:
+        isonet.py denoise tomograms.star -o 03_test
+        isonet.py denoise tomograms.star -o 03_test --CTF_mode wiener
+    """
+
+    command = "denoise"
+
+
+class RefineConfig(TrainingConfig):
+    """Train IsoNet2: missing-wedge correction, denoising and CTF correction in one network.
+
+    Method auto picks isonet2-n2n when the star has even/odd halves (unless --noise_level > 0
+    asks for the single-map recipe and full maps exist), and isonet2 for full maps only.
+
+    Example:
+        isonet.py refine tomograms.star -o 01_test --CTF_mode network
+        isonet.py refine tomograms.star -o 01_test --noise_level 0.2
+        isonet.py refine tomograms.star --outputdir results --gpuID 0 --epochs 2
+    """
+
+    command = "refine"
+
+    method: Literal["auto", "isonet2", "isonet2-n2n"] = param(
+        "auto", "training recipe: isonet2 (single maps) or isonet2-n2n (even/odd halves)"
+    )
+    input_column: str | None = param(
+        None,
+        "star column of the single maps to train on (e.g. rlnDeconvTomoName); method isonet2",
+        aliases=("inputcolumn",),
+    )
+    mw_weight: float = param(
+        -1.0,
+        "weight of the missing-wedge band in the masked loss; <= 0 uses the plain loss over "
+        "the whole cube",
+    )
+    apply_mw_x1: bool = param(True, "wedge-filter the inputs (training and prediction)")
+    noise_level: list[float] = param(
+        [0.0],
+        "isonet2 only: std of added noise relative to the cube's; a list with noise_start_iter "
+        "is a schedule",
+        aliases=("noiselevel",),
+    )
+    noise_start_iter: list[int] = param(
+        [0],
+        "epochs (0-based) at which each noise_level starts",
+        aliases=("noisestartiter", "noise_start_epoch"),
+    )
+    noise_mode: NoiseMode = param(
+        "ramp", "filter of the added noise: None (white in the wedge), ramp, hamming"
+    )
+    random_rot_weight: float = param(
+        0.2,
+        "probability of an arbitrary rotation instead of one of the 23 cube rotations",
+        ge=0,
+        le=1,
+    )
+    with_deconv: bool = param(
+        False, "run deconv and make_mask first and train on rlnDeconvTomoName (isonet2)"
+    )
+    split_halves: bool = param(
+        False,
+        "train two networks on disjoint halves of the data (top/bottom along Y): _top.pt and "
+        "_bottom.pt, for gold-standard FSC between two independent maps",
+    )
+
+    @field_validator("noise_level", "noise_start_iter", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return _as_list(value)
+
+    @model_validator(mode="after")
+    def _schedule(self) -> RefineConfig:
+        if len(self.noise_level) != len(self.noise_start_iter):
+            if len(self.noise_start_iter) == 1 and self.noise_start_iter == [0]:
+                self.noise_start_iter = [0] * len(self.noise_level)
+            if len(self.noise_level) != len(self.noise_start_iter):
+                raise ValueError(
+                    f"--noise_level has {len(self.noise_level)} values but --noise_start_iter "
+                    f"{len(self.noise_start_iter)}; give one start epoch per level"
+                )
+        if any(level < 0 for level in self.noise_level):
+            raise ValueError("--noise_level must be >= 0")
+        return self

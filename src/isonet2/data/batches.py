@@ -1,0 +1,95 @@
+"""One epoch's cubes: crop at the sampler's centres, normalise, invert contrast, batch.
+
+Example:
+    centres = sampler.centres(epoch)                   # (n, 4) [tomogram position, z, y, x]
+    dataset = CubeDataset(tomoset, centres, seed=0, epoch=epoch)
+    loader = make_loader(dataset, 4, num_workers=2, pin_memory=True)
+    for batch in loader:                               # halves: batch["even"] (b, 1, z, y, x)
+        even, odd, tomo = batch["even"], batch["odd"], batch["tomo"]
+
+Each cube is read alone from its memory map and becomes x = (mean - v) / std with its volume's
+central-slab statistics (ALGORITHM §4). Even and odd share the centre and are swapped with
+probability 0.5, a coin fixed by (seed, epoch, item index), so batches are reproducible
+whatever the worker count. Datasets pickle small (volumes travel as paths), so DataLoader
+workers re-open the memory maps themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from isonet2.data.sampler import SWAP_STREAM, epoch_rng
+from isonet2.data.tomograms import TomogramSet
+from isonet2.errors import InputError
+from isonet2.preprocess.normalize import normalize_inverted
+
+logger = logging.getLogger(__name__)
+
+
+class CubeDataset(Dataset[dict[str, Any]]):
+    """Normalised, contrast-inverted cubes at one epoch's centres.
+
+    Item i is, for source "halves", {"even": (1, c, c, c) float32, "odd": (1, c, c, c) float32,
+    "tomo": tomogram position}, with even and odd swapped when item i's coin says so; for
+    "single", {"x": (1, c, c, c) float32, "tomo": position}. c = the set's cube size.
+    """
+
+    def __init__(self, tomoset: TomogramSet, centres: np.ndarray, *, seed: int, epoch: int) -> None:
+        centres = np.asarray(centres, dtype=np.int64)
+        if centres.ndim != 2 or centres.shape[1] != 4:
+            raise ValueError(f"centres must be (n, 4) [position, z, y, x], got {centres.shape}")
+        self.tomoset = tomoset
+        self.centres = centres
+        self.swap = epoch_rng(seed, epoch, SWAP_STREAM).random(len(centres)) < 0.5
+
+    def __len__(self) -> int:
+        return len(self.centres)
+
+    def __getitem__(self, item: int) -> dict[str, Any]:
+        position, z, y, x = (int(v) for v in self.centres[item])
+        tomogram = self.tomoset[position]
+        size = self.tomoset.cube_size
+        corner = (z - size // 2, y - size // 2, x - size // 2)
+        cubes = [
+            torch.from_numpy(normalize_inverted(volume.crop(corner, size), mean, std))[None]
+            for volume, (mean, std) in zip(tomogram.volumes, tomogram.stats, strict=True)
+        ]
+        if self.tomoset.source == "single":
+            return {"x": cubes[0], "tomo": position}
+        even, odd = (cubes[1], cubes[0]) if self.swap[item] else (cubes[0], cubes[1])
+        return {"even": even, "odd": odd, "tomo": position}
+
+
+def make_loader(
+    dataset: CubeDataset,
+    batch_size: int,
+    *,
+    num_workers: int,
+    pin_memory: bool,
+    drop_last: bool = True,
+) -> DataLoader[dict[str, Any]]:
+    """Batches of `dataset` in its (already shuffled) order: tensors (b, 1, z, y, x), tomo (b,).
+
+    Workers persist between iterations when num_workers > 0. With drop_last, an epoch shorter
+    than one batch is an InputError rather than a silent empty epoch.
+    """
+    if drop_last and len(dataset) < batch_size:
+        raise InputError(
+            f"an epoch has {len(dataset)} subtomograms per process, fewer than batch_size "
+            f"{batch_size}; raise the number of subtomograms or lower --batch_size"
+        )
+    logger.debug("%d cubes in batches of %d, %d workers", len(dataset), batch_size, num_workers)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        drop_last=drop_last,
+        persistent_workers=num_workers > 0,
+    )

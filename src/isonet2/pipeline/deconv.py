@@ -1,0 +1,120 @@
+"""deconv: Wiener-filter CTF deconvolution of the star's tomograms into rlnDeconvTomoName.
+
+Example:
+    isonet.py deconv tomograms.star --deconvfolder deconv --snrfalloff 0.7 --deconvstrength 1
+    isonet.py deconv tomograms.star --chunk_size 256 --overlap_rate 0.25 --tomo_idx 1,3-5
+
+Every input is checked before any work starts. Each output `{output_dir}/{stem}_deconv.mrc`
+(voxel size and origin kept) appears atomically, and the star is rewritten after each one, so a
+run that is stopped keeps the tomograms it finished.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from isonet2.config import DeconvConfig
+from isonet2.errors import InputError
+from isonet2.io.mrc import new_volume, open_volume, read_info
+from isonet2.io.runrecord import write_run_config
+from isonet2.io.star import TomogramRow, check_path_column, read_star, write_star
+from isonet2.preprocess.deconv import deconvolve
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DeconvResult:
+    """The updated star and the deconvolved tomograms, in the order of the rows processed."""
+
+    star_path: Path
+    outputs: list[Path] = field(default_factory=list)
+
+
+def input_path(row: TomogramRow, column: str, star_path: Path) -> Path:
+    """The existing file named in ``column`` of ``row``; an empty cell or a missing file is an
+    error naming the row and the column."""
+    value = row.path_in_column(column)
+    if value is None:
+        raise InputError(
+            f"{star_path}: row {row.index} has no {column}; fill it in or choose another "
+            "column with --input_column"
+        )
+    path = Path(value)
+    if not path.is_file():
+        raise InputError(
+            f"{star_path}: row {row.index}, column {column}: {path}: no such file; "
+            "fix the path in the star"
+        )
+    return path
+
+
+def check_unique_outputs(outputs: list[Path], star_path: Path) -> None:
+    """Two rows writing the same output file is an error (inputs with the same file name)."""
+    seen: set[Path] = set()
+    for output in outputs:
+        if output in seen:
+            raise InputError(
+                f"{star_path}: two tomograms would both write {output}; give the inputs "
+                "distinct file names"
+            )
+        seen.add(output)
+
+
+def run(cfg: DeconvConfig) -> DeconvResult:
+    """Deconvolve the selected rows' tomograms and record them in rlnDeconvTomoName."""
+    star_path = Path(cfg.star_file)
+    table = read_star(star_path)
+    column = check_path_column(cfg.input_column)
+    rows = table.select(cfg.selected_indices())
+    inputs = [input_path(row, column, star_path) for row in rows]
+    infos = [read_info(path) for path in inputs]
+    output_dir = Path(cfg.output_dir)
+    outputs = [output_dir / f"{path.stem}_deconv.mrc" for path in inputs]
+    check_unique_outputs(outputs, star_path)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_run_config(cfg, output_dir / "deconv_config.json")
+
+    for row, info, target in tqdm(
+        list(zip(rows, infos, outputs, strict=True)), desc="deconv", unit="tomo"
+    ):
+        logger.info(
+            "tomogram %d: %s -> %s (defocus %.0f Å)",
+            row.index,
+            info.path,
+            target,
+            row.defocus_angstrom,
+        )
+        with new_volume(
+            target,
+            info.shape,
+            voxel_size_angstrom=info.voxel_size_angstrom,
+            origin_angstrom=info.origin_angstrom,
+        ) as out:
+            try:
+                deconvolve(
+                    open_volume(info.path),
+                    pixel_size_angstrom=row.pixel_size_angstrom,
+                    defocus_angstrom=row.defocus_angstrom,
+                    voltage_kv=row.voltage_kv,
+                    cs_mm=row.cs_mm,
+                    amplitude_contrast=row.amplitude_contrast,
+                    snrfalloff=cfg.snrfalloff,
+                    deconvstrength=cfg.deconvstrength,
+                    highpassnyquist=cfg.highpassnyquist,
+                    phase_flipped=cfg.phaseflipped,
+                    chunk_size=cfg.chunk_size,
+                    overlap_rate=cfg.overlap_rate,
+                    threads=cfg.ncpus,
+                    out=out,
+                )
+            except InputError as error:
+                raise InputError(f"{star_path}: row {row.index}: {error}") from None
+        row.deconv_path = str(target)
+        write_star(table, star_path)
+    logger.info("deconvolved %d tomograms into %s; updated %s", len(rows), output_dir, star_path)
+    return DeconvResult(star_path=star_path, outputs=outputs)

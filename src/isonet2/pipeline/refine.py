@@ -1,0 +1,146 @@
+"""refine: train IsoNet2 (missing wedge + denoising + CTF) on the star's tomograms.
+
+Example:
+    isonet.py refine tomograms.star -o 01_test --CTF_mode network
+
+Method auto: even/odd halves -> isonet2-n2n; full maps only -> isonet2; both -> isonet2-n2n
+unless --noise_level > 0 asks for the single-map recipe; --input_column or --with_deconv
+train single maps. Rerunning into the same output folder resumes an unfinished run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from isonet2.config import DeconvConfig, MakeMaskConfig, PredictConfig, RefineConfig
+from isonet2.errors import InputError
+from isonet2.io.runrecord import write_run_config
+from isonet2.io.star import DECONV_COLUMN, StarTable, read_star
+from isonet2.pipeline import deconv, make_mask, predict
+from isonet2.pipeline.training import (
+    Method,
+    Previewer,
+    make_spec,
+    open_for_method,
+    target_settings,
+)
+from isonet2.train.devices import select_devices
+from isonet2.train.trainer import TrainResult, train
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RefineResult:
+    """The method used and the trained checkpoint(s): one, or _top and _bottom."""
+
+    method: Method
+    checkpoints: list[Path] = field(default_factory=list)
+    runs: list[TrainResult] = field(default_factory=list)
+
+
+def resolve_method(cfg: RefineConfig, table: StarTable) -> Method:
+    """The recipe to train, from --method and what the star holds (ALGORITHM §5)."""
+    halves = bool(table.rows) and all(row.has_halves for row in table.rows)
+    full = bool(table.rows) and all(row.tomogram_path for row in table.rows)
+    if cfg.method == "isonet2-n2n" and not halves:
+        raise InputError(
+            "--method isonet2-n2n needs even/odd halves in every star row "
+            "(rlnTomoReconstructedTomogramHalf1/2); run prepare_star with --even/--odd"
+        )
+    if cfg.method != "auto":
+        return cfg.method
+    single_requested = cfg.input_column is not None or cfg.with_deconv
+    noise_requested = any(level > 0 for level in cfg.noise_level)
+    if halves and not single_requested and not (noise_requested and full):
+        chosen: Method = "isonet2-n2n"
+    elif full or single_requested:
+        chosen = "isonet2"
+    else:
+        raise InputError(
+            f"{cfg.star_file}: the rows have neither even/odd halves nor full tomograms "
+            "(rlnTomoName); run prepare_star again"
+        )
+    logger.info("method auto -> %s", chosen)
+    return chosen
+
+
+def run(cfg: RefineConfig) -> RefineResult:
+    """Train one network (two with --split_halves); optionally predict every tomogram after."""
+    output_dir = Path(cfg.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_run_config(cfg, output_dir / "refine_config.json")
+    if cfg.with_deconv:
+        deconv.run(
+            DeconvConfig(
+                star_file=cfg.star_file,
+                snrfalloff=cfg.snrfalloff,
+                deconvstrength=cfg.deconvstrength,
+                highpassnyquist=cfg.highpassnyquist,
+                phaseflipped=cfg.isCTFflipped,
+            )
+        )
+        make_mask.run(MakeMaskConfig(star_file=cfg.star_file))
+        cfg = cfg.model_copy(update={"input_column": DECONV_COLUMN})
+    table = read_star(cfg.star_file)
+    method = resolve_method(cfg, table)
+    tomoset = open_for_method(table, method, cfg.input_column, cfg.cube_size)
+    devices = select_devices(cfg.gpuID)
+    if len(devices) > 1:
+        logger.warning("training on several GPUs is not available yet; using %s", devices[0])
+    device = devices[0]
+    settings = target_settings(
+        cfg,
+        method,
+        mw_weight=cfg.mw_weight,
+        random_rot_weight=cfg.random_rot_weight,
+        noise_mode=cfg.noise_mode,
+        apply_mw_x1=cfg.apply_mw_x1,
+    )
+    halves: list[tuple[str, str | None]] = (
+        [("top", "top"), ("bottom", "bottom")] if cfg.split_halves else [("full", None)]
+    )
+    result = RefineResult(method=method)
+    for suffix, y_half in halves:
+        preview = (
+            Previewer(
+                table,
+                cfg.prev_tomo_idx,
+                settings,
+                cfg.cube_size,
+                device,
+                output_dir / "preview",
+                cfg.input_column,
+                tag="" if y_half is None else f"_{suffix}",
+            )
+            if cfg.with_preview
+            else None
+        )
+        spec = make_spec(
+            cfg,
+            method,
+            settings,
+            devices=1,
+            noise_levels=list(cfg.noise_level),
+            noise_start_epochs=list(cfg.noise_start_iter),
+            y_half=y_half,
+            suffix=suffix,
+            preview=preview,
+        )
+        run_result = train(spec, tomoset, device)
+        result.runs.append(run_result)
+        result.checkpoints.append(run_result.checkpoint)
+    if cfg.with_predict:
+        predict.run(
+            PredictConfig(
+                star_file=cfg.star_file,
+                model=str(result.checkpoints[0]),
+                model2=str(result.checkpoints[1]) if cfg.split_halves else None,
+                output_dir=str(output_dir / "corrected"),
+                gpuID=cfg.gpuID,
+                input_column=cfg.input_column,
+            )
+        )
+    return result

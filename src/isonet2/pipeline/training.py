@@ -1,0 +1,173 @@
+"""What refine and denoise share: method choice, the resolved training spec, previews.
+
+Example:
+    spec, tomoset = prepare_training(cfg, method="isonet2-n2n", table=read_star(cfg.star_file))
+
+Not a command itself: `refine.py` and `denoise.py` call it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from isonet2.config import TrainingConfig
+from isonet2.config.base import parse_index_selection
+from isonet2.data.tomograms import TomogramSet, open_tomogram_set
+from isonet2.errors import InputError
+from isonet2.io.mrc import new_volume, open_volume
+from isonet2.io.star import StarTable
+from isonet2.predict.inputs import open_sources, plan_row, tile_filters_for
+from isonet2.predict.pictures import Slices, central_slices, save_slices_png
+from isonet2.predict.predictor import TilePredictor
+from isonet2.targets.settings import TargetSettings
+from isonet2.train.devices import autocast_dtype
+from isonet2.train.trainer import TrainSpec
+
+logger = logging.getLogger(__name__)
+
+Method = Literal["n2n", "isonet2-n2n", "isonet2"]
+
+
+def auto_batch_size(batch_size: int | str, devices: int) -> int:
+    """ALGORITHM §5: 4 on one device, 2 per device on several."""
+    if batch_size != "auto":
+        return int(batch_size)
+    return 4 if devices == 1 else 2 * devices
+
+
+def open_for_method(
+    table: StarTable, method: Method, input_column: str | None, cube_size: int
+) -> TomogramSet:
+    """Open the star's tomograms as halves (n2n methods) or single maps (isonet2)."""
+    if method in ("n2n", "isonet2-n2n"):
+        missing = [row.index for row in table.rows if not row.has_halves]
+        if missing:
+            raise InputError(
+                f"method {method} needs even/odd halves but star row {missing[0]} has none "
+                "(rlnTomoReconstructedTomogramHalf1/2); run prepare_star with --even/--odd, "
+                "or use --method isonet2 on full maps"
+            )
+        return open_tomogram_set(table.rows, source="halves", cube_size=cube_size)
+    return open_tomogram_set(
+        table.rows, source="single", input_column=input_column, cube_size=cube_size
+    )
+
+
+def target_settings(cfg: TrainingConfig, method: Method, **refine_only: object) -> TargetSettings:
+    """The target strategy's settings from the command's config."""
+    return TargetSettings(
+        method=method,
+        ctf_mode=cfg.CTF_mode,
+        clip_first_peak_mode=cfg.clip_first_peak_mode,
+        bfactor_angstrom2=cfg.bfactor,
+        is_ctf_flipped=cfg.isCTFflipped,
+        do_phaseflip_input=cfg.do_phaseflip_input,
+        snrfalloff=cfg.snrfalloff,
+        deconvstrength=cfg.deconvstrength,
+        highpassnyquist=cfg.highpassnyquist,
+        **refine_only,  # type: ignore[arg-type]
+    )
+
+
+def make_spec(
+    cfg: TrainingConfig,
+    method: Method,
+    settings: TargetSettings,
+    *,
+    devices: int,
+    **extra: object,
+) -> TrainSpec:
+    """The trainer's spec; `extra` sets the refine-only fields (noise schedule, y_half...)."""
+    return TrainSpec(
+        output_dir=Path(cfg.output_dir),
+        checkpoint_stem=f"network_{method}_{cfg.arch}_{cfg.cube_size}",
+        arch=cfg.arch,
+        cube_size=cfg.cube_size,
+        epochs=cfg.epochs,
+        batch_size=auto_batch_size(cfg.batch_size, devices),
+        acc_batches=cfg.acc_batches,
+        learning_rate=cfg.learning_rate,
+        learning_rate_min=cfg.learning_rate_min,
+        loss_func=cfg.loss_func,
+        save_interval=cfg.save_interval,
+        mixed_precision=cfg.mixed_precision,
+        seed=cfg.seed,
+        num_workers=cfg.ncpus,
+        settings=settings,
+        config=cfg.model_dump(mode="json"),
+        pretrained_model=cfg.pretrained_model,
+        resume=cfg.resume,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _average_input_slices(sources: list[tuple[np.ndarray, tuple[float, float]]]) -> Slices:
+    """Central slices of the inputs in the prediction's units: (v - mean)/std, halves averaged."""
+    views: list[np.ndarray] = [np.zeros(1, np.float32)] * 3
+    for volume, (mean, std) in sources:
+        for view, image in enumerate(central_slices(volume)):
+            views[view] = views[view] + (image - mean) / std / len(sources)
+    return views[0], views[1], views[2]
+
+
+class Previewer:
+    """Predict chosen tomograms with the current network and save slice pictures."""
+
+    def __init__(
+        self,
+        table: StarTable,
+        indices: str,
+        settings: TargetSettings,
+        cube: int,
+        device: torch.device,
+        folder: Path,
+        input_column: str | None,
+        tag: str = "",
+    ) -> None:
+        self.rows = table.select(parse_index_selection(indices), source="--prev_tomo_idx")
+        self.settings, self.cube, self.device = settings, cube, device
+        self.folder, self.input_column, self.tag = folder, input_column, tag
+
+    def __call__(self, epoch: int, model: torch.nn.Module) -> None:
+        """Write preview/<stem>_epoch<E>.mrc and .png for each chosen tomogram."""
+        was_training = model.training
+        predictor = TilePredictor(
+            model,
+            self.cube,
+            self.device,
+            4,
+            autocast_dtype(self.device, True),
+            per_tile_quantiles=self.settings.method == "isonet2",
+        )
+        physics = {
+            "method": self.settings.method,
+            "ctf_mode": self.settings.ctf_mode,
+        }
+        for row in self.rows:
+            plan = plan_row(row, method=self.settings.method, input_column=self.input_column)
+            sources = open_sources(plan)
+            filters = tile_filters_for(
+                row,
+                physics,
+                cube=self.cube,
+                device=self.device,
+                apply_mw_x1=self.settings.apply_mw_x1,
+                is_ctf_flipped=self.settings.is_ctf_flipped,
+                do_phaseflip_input=self.settings.do_phaseflip_input,
+            )
+            stem = f"{plan.stem}{self.tag}_epoch{epoch}"
+            target = self.folder / f"{stem}.mrc"
+            with new_volume(target, sources[0][0].shape) as out:
+                predictor.predict_into(out, sources, filters)
+            pictures = {
+                "input": _average_input_slices(sources),
+                f"epoch {epoch}": central_slices(open_volume(target)),
+            }
+            png = save_slices_png(pictures, self.folder / f"{stem}.png")
+            logger.info("preview: %s", png)
+        model.train(was_training)

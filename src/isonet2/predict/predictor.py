@@ -1,0 +1,218 @@
+"""Stream a tomogram through a network tile by tile into a memory-mapped output.
+
+Example:
+    predictor = TilePredictor(model, cube=96, device=torch.device("cuda"), batch_size=8)
+    with new_volume("out.mrc", even.shape, voxel_size_angstrom=10.0) as out:
+        predictor.predict_into(out, [(even, stats_even), (odd, stats_odd)], TileFilters(wedge=w))
+
+Each input volume is normalised and contrast-inverted (ALGORITHM §4), cut into overlapping
+tiles (`tiling.TileGrid`), optionally Fourier-filtered (missing wedge, phase flip), passed
+through the network in batches under autocast, sign-flipped back and blended with weights
+that sum to one. Several inputs (even and odd halves) are averaged. Blending happens on the
+compute device in a rolling buffer one tile deep in Z; each finished Z slab is written to the
+output exactly once, so host memory is the output map plus a bounded working set.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from isonet2.fourier.filters import apply_fourier_filter
+from isonet2.predict.tiling import TileGrid, read_tile
+from isonet2.preprocess.normalize import normalize_inverted
+from isonet2.targets.single_map import cube_quantiles
+
+logger = logging.getLogger(__name__)
+
+Source = tuple[np.ndarray, tuple[float, float]]  # a (z, y, x) volume and its (mean, std)
+
+
+@dataclass(frozen=True)
+class TileFilters:
+    """Fourier filters (rfft or centred layout, one tile) applied before the network.
+
+    `phase_flip` (sign of the CTF) comes first, then the optional per-tile quantile scaling,
+    then `wedge` (the missing-wedge mask), as in training.
+    """
+
+    phase_flip: torch.Tensor | None = None
+    wedge: torch.Tensor | None = None
+
+    def to(self, device: torch.device) -> TileFilters:
+        """The same filters on `device`."""
+        return TileFilters(
+            None if self.phase_flip is None else self.phase_flip.to(device),
+            None if self.wedge is None else self.wedge.to(device),
+        )
+
+
+@dataclass
+class _Batch:
+    tiles: torch.Tensor  # (b, 1, c, c, c) normalised, pinned when on its way to a GPU
+    indices: list[tuple[int, int, int]]  # tile index (iz, iy, ix) of each cube
+    source: int
+
+
+def _batches(
+    sources: Sequence[Source], grid: TileGrid, row: int, batch_size: int, pin: bool
+) -> Iterator[_Batch]:
+    """The tiles of Z row `row` of every source, normalised, in batches."""
+    cube = grid.cube
+    plane = list(itertools.product(range(len(grid.starts[1])), range(len(grid.starts[2]))))
+    for number, (volume, (mean, std)) in enumerate(sources):
+        for first in range(0, len(plane), batch_size):
+            chunk = plane[first : first + batch_size]
+            cubes = np.empty((len(chunk), 1, cube, cube, cube), np.float32)
+            indices = []
+            for k, (iy, ix) in enumerate(chunk):
+                start = (int(grid.starts[0][row]), int(grid.starts[1][iy]), int(grid.starts[2][ix]))
+                cubes[k, 0] = normalize_inverted(read_tile(volume, start, cube), mean, std)
+                indices.append((row, iy, ix))
+            tiles = torch.from_numpy(cubes)
+            yield _Batch(tiles.pin_memory() if pin else tiles, indices, number)
+
+
+def _prefetched(items: Iterator[_Batch], depth: int = 2) -> Iterator[_Batch]:
+    """Read the next batches on a thread while the device computes."""
+    buffer: queue.Queue[_Batch | BaseException | None] = queue.Queue(maxsize=depth)
+
+    def work() -> None:
+        try:
+            for item in items:
+                buffer.put(item)
+        except BaseException as error:  # handed to the consumer, raised there
+            buffer.put(error)
+            return
+        buffer.put(None)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    while (item := buffer.get()) is not None:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+    thread.join()
+
+
+class TilePredictor:
+    """Apply `model` to whole volumes; the model must map (b,1,c,c,c) -> (b,1,c,c,c)."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        cube: int,
+        device: torch.device,
+        batch_size: int,
+        autocast: torch.dtype | None = None,
+        padding_factor: float = 1.5,
+        per_tile_quantiles: bool = False,
+    ) -> None:
+        self.model = model.to(device).eval()
+        self.cube = cube
+        self.device = device
+        self.batch_size = batch_size
+        self.autocast = autocast
+        self.padding_factor = padding_factor
+        self.per_tile_quantiles = per_tile_quantiles
+
+    @torch.no_grad()
+    def _network(self, tiles: torch.Tensor, filters: TileFilters) -> torch.Tensor:
+        x = tiles.to(self.device, non_blocking=True)
+        if filters.phase_flip is not None:
+            x = apply_fourier_filter(x, filters.phase_flip)
+        low, span = torch.zeros((), device=x.device), torch.ones((), device=x.device)
+        if self.per_tile_quantiles:  # single-map models train on quantile-scaled cubes
+            low, span = cube_quantiles(x)
+            x = (x - low) / span
+        if filters.wedge is not None:
+            x = apply_fourier_filter(x, filters.wedge)
+        with torch.autocast(
+            self.device.type,
+            dtype=self.autocast or torch.float32,
+            enabled=self.autocast is not None,
+        ):
+            y = self.model(x).float()
+        return -(y * span + low)  # back to the tile's units, contrast inversion undone
+
+    def predict_into(
+        self,
+        out: np.ndarray,
+        sources: Sequence[Source],
+        filters: TileFilters | None = None,
+        progress: Callable[[int], object] | None = None,
+    ) -> None:
+        """Write the average prediction of `sources` (same shape as `out`) into `out`.
+
+        `filters` are applied to every normalised tile before the network (see TileFilters);
+        `progress(n)` is told of each n tiles done.
+        """
+        shape = tuple(int(n) for n in out.shape)
+        if any(tuple(v.shape) != shape for v, _ in sources):
+            raise ValueError("every source must have the output's shape")
+        grid = TileGrid.for_volume(shape, self.cube, self.padding_factor)  # type: ignore[arg-type]
+        weights = [
+            torch.as_tensor(w, dtype=torch.float32, device=self.device) for w in grid.weights
+        ]
+        filters = (filters or TileFilters()).to(self.device)
+        share = 1.0 / len(sources)
+        cube, (depth, height, width) = self.cube, shape
+        buffer = torch.zeros((cube, height, width), dtype=torch.float32, device=self.device)
+        buffer_z0 = 0
+        pin = self.device.type == "cuda"
+        for row, row_start in enumerate(grid.starts[0]):
+            first_z = max(int(row_start), 0)
+            buffer_z0 = self._flush(out, buffer, buffer_z0, first_z)
+            batches = _batches(sources, grid, row, self.batch_size, pin)
+            for batch in _prefetched(batches):
+                pred = self._network(batch.tiles, filters)
+                for k, (iz, iy, ix) in enumerate(batch.indices):
+                    w = (
+                        weights[0][iz][:, None, None]
+                        * weights[1][iy][None, :, None]
+                        * weights[2][ix][None, None, :]
+                    )
+                    self._add(buffer, buffer_z0, pred[k, 0] * (w * share), grid, (iz, iy, ix))
+                if progress is not None:
+                    progress(len(batch.indices))
+        self._flush(out, buffer, buffer_z0, depth)
+
+    @staticmethod
+    def _add(
+        buffer: torch.Tensor,
+        buffer_z0: int,
+        tile: torch.Tensor,
+        grid: TileGrid,
+        index: tuple[int, int, int],
+    ) -> None:
+        starts = [int(grid.starts[a][i]) for a, i in enumerate(index)]
+        limits = (buffer_z0 + buffer.shape[0], buffer.shape[1], buffer.shape[2])
+        lo = [max(s, 0) for s in starts]
+        hi = [
+            min(s + grid.cube, n) for s, n in zip(starts, (grid.shape[0], *limits[1:]), strict=True)
+        ]
+        if any(h <= low for low, h in zip(lo, hi, strict=True)):
+            return
+        buffer[lo[0] - buffer_z0 : hi[0] - buffer_z0, lo[1] : hi[1], lo[2] : hi[2]] += tile[
+            lo[0] - starts[0] : hi[0] - starts[0],
+            lo[1] - starts[1] : hi[1] - starts[1],
+            lo[2] - starts[2] : hi[2] - starts[2],
+        ]
+
+    @staticmethod
+    def _flush(out: np.ndarray, buffer: torch.Tensor, buffer_z0: int, until_z: int) -> int:
+        """Write finished slabs [buffer_z0, until_z) to `out`, shift the buffer; new buffer_z0."""
+        done = min(until_z, out.shape[0]) - buffer_z0
+        if done <= 0:
+            return buffer_z0
+        out[buffer_z0 : buffer_z0 + done] = buffer[:done].cpu().numpy()
+        buffer[: buffer.shape[0] - done] = buffer[done:].clone()
+        buffer[buffer.shape[0] - done :] = 0
+        return buffer_z0 + done

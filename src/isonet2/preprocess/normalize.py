@@ -1,0 +1,61 @@
+"""Per-tomogram normalisation: central-slab statistics and contrast-inverted cubes (ALGORITHM §4).
+
+Example:
+    mean, std = central_slab_stats(tomogram)            # tomogram: (z, y, x), may be a memmap
+    network_input = normalize_inverted(cube, mean, std)  # (mean - cube) / std
+
+Cubes enter the network contrast-inverted, x = (mean - v) / std, with the mean and std of the
+tomogram (of each half, for even/odd data) over its central 60 Z slices. Prediction undoes only
+the inversion: the output is -(network output), and it stays in these normalised units (no
+rescaling by mean and std).
+"""
+
+import logging
+import math
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+from isonet2.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+SLAB_THICKNESS = 60
+
+ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, torch.Tensor)
+
+
+def central_slab_stats(volume: np.ndarray) -> tuple[float, float]:
+    """Mean and (population) standard deviation over the central 60 Z slices of (z, y, x).
+
+    Slices start at (z - 60) // 2 (slices 20..79 of a 100-slice volume); every slice counts
+    when z < 60. Reads one Z slice at a time, so a memory-mapped tomogram is never loaded
+    whole; sums run in float64 and per-slice moments are merged exactly (Chan et al.).
+    """
+    if volume.ndim != 3 or volume.size == 0:
+        raise InputError(f"need a non-empty (z, y, x) volume, got shape {volume.shape}")
+    start = max((volume.shape[0] - SLAB_THICKNESS) // 2, 0)
+    stop = min(start + SLAB_THICKNESS, volume.shape[0])
+    logger.debug("normalisation statistics over Z slices %d..%d", start, stop - 1)
+    count, mean, sum_sq_dev = 0, 0.0, 0.0
+    for z in range(start, stop):
+        plane = np.asarray(volume[z], dtype=np.float64)
+        plane_count = plane.size
+        plane_mean = float(plane.mean())
+        plane_sum_sq_dev = float(np.square(plane - plane_mean).sum())
+        total = count + plane_count
+        delta = plane_mean - mean
+        mean += delta * plane_count / total
+        sum_sq_dev += plane_sum_sq_dev + delta * delta * count * plane_count / total
+        count = total
+    return mean, math.sqrt(sum_sq_dev / count)
+
+
+def normalize_inverted(cube: ArrayOrTensor, mean: float, std: float) -> ArrayOrTensor:
+    """Contrast-inverted, standardised cube (mean - cube) / std, float32, numpy or torch alike."""
+    if not (math.isfinite(std) and std > 0):
+        raise InputError(f"cannot normalise: standard deviation is {std} (is the volume constant?)")
+    if isinstance(cube, torch.Tensor):
+        return ((mean - cube.to(torch.float32)) / std).to(torch.float32)
+    return ((mean - np.asarray(cube, dtype=np.float32)) / std).astype(np.float32)

@@ -1,0 +1,28 @@
+"""Learning-rate and noise-level schedules: pure functions of the step or epoch.
+
+Example:
+    lr = cosine_learning_rate(step, total_steps, 3e-4, 3e-5)
+    level = noise_level_at(epoch, levels=[0.0, 0.1, 0.2], start_epochs=[0, 10, 20])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def cosine_learning_rate(step: int, total_steps: int, lr_max: float, lr_min: float) -> float:
+    """Cosine from lr_max (step 0) to lr_min (the last step); constant when they are equal."""
+    if total_steps <= 1:
+        return lr_max
+    progress = min(max(step / (total_steps - 1), 0.0), 1.0)
+    return lr_min + 0.5 * (lr_max - lr_min) * (1.0 + math.cos(math.pi * progress))
+
+
+def noise_level_at(epoch: int, levels: Sequence[float], start_epochs: Sequence[int]) -> float:
+    """The level of the last schedule entry whose start epoch (0-based) is <= epoch; else 0."""
+    current = 0.0
+    for start, level in sorted(zip(start_epochs, levels, strict=True)):
+        if epoch >= start:
+            current = level
+    return current

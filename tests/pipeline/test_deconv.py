@@ -1,0 +1,133 @@
+"""deconv command: the tutorial's lines verbatim, chunks, pass-through, resuming and bad input."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import isonet2.pipeline.deconv as deconv_pipeline
+from isonet2.cli import run
+from isonet2.io.mrc import read_info, read_volume
+from isonet2.io.star import read_star
+
+SHAPES = [(20, 34, 31), (18, 30, 36)]
+
+
+def isonet(line: str) -> int:
+    words = shlex.split(line)
+    assert words[0] == "isonet.py"
+    return run(words[1:])
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_mrc: Callable[..., Path]) -> Path:
+    """cwd = a project with two full tomograms listed in tomograms.star, defocus 30000 Å."""
+    monkeypatch.chdir(tmp_path)
+    for i, shape in enumerate(SHAPES):
+        make_mrc(tmp_path / "tomograms" / f"tomo_{i}.mrc", shape=shape, voxel_size=10.0, seed=i)
+    assert run(["prepare_star", "tomograms", "--defocus", "30000", "--pixel_size", "10"]) == 0
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("line", "folder"),
+    [
+        (
+            "isonet.py deconv tomograms.star --deconvfolder deconv --snrfalloff 0.7 --deconvstrength 1",
+            "deconv",
+        ),
+        ("isonet.py deconv tomograms.star", "deconv"),
+        ("isonet.py deconv tomograms.star --output_dir out --chunk_size 16 --ncpus 1", "out"),
+    ],
+)
+def test_tutorial_lines_deconvolve_every_row(project: Path, line: str, folder: str) -> None:
+    assert isonet(line) == 0
+    for i, row in enumerate(read_star("tomograms.star").rows):
+        assert row.deconv_path == f"{folder}/tomo_{i}_deconv.mrc"
+        info = read_info(row.deconv_path)
+        assert info.shape == SHAPES[i] and info.pixel_size_angstrom == pytest.approx(10.0)
+        before, after = read_volume(row.tomogram_path or ""), read_volume(row.deconv_path)
+        assert not np.allclose(before, after)
+        assert after.mean() == pytest.approx(before.mean(), abs=1e-4)
+        assert after.std() == pytest.approx(before.std(), rel=1e-4)
+    record = json.loads((project / folder / "deconv_config.json").read_text())
+    assert record["command"] == "deconv" and record["parameters"]["output_dir"] == folder
+
+
+def test_tomo_idx_and_defocus_zero_pass_through(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    star = (project / "tomograms.star").read_text().replace("30000.0", "0.0")
+    (project / "tomograms.star").write_text(star)
+    assert isonet("isonet.py deconv tomograms.star --tomo_idx 2") == 0
+    rows = read_star("tomograms.star").rows
+    assert rows[0].deconv_path is None
+    assert rows[1].deconv_path == "deconv/tomo_1_deconv.mrc"
+    np.testing.assert_array_equal(
+        read_volume(rows[1].deconv_path), read_volume(rows[1].tomogram_path or "")
+    )
+    assert "defocus is 0" in capsys.readouterr().err
+
+
+def test_a_stopped_run_keeps_finished_tomograms(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    original = deconv_pipeline.deconvolve
+
+    def stop_on_second(volume: np.ndarray, **kwargs: object) -> np.ndarray:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(volume, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(deconv_pipeline, "deconvolve", stop_on_second)
+    assert isonet("isonet.py deconv tomograms.star") == 130
+    rows = read_star("tomograms.star").rows
+    assert rows[0].deconv_path == "deconv/tomo_0_deconv.mrc" and rows[1].deconv_path is None
+    assert sorted(p.name for p in (project / "deconv").iterdir()) == [
+        "deconv_config.json",
+        "tomo_0_deconv.mrc",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "code", "message"),
+    [
+        (
+            "isonet.py deconv tomograms.star",
+            1,
+            "column rlnTomoName: tomograms/tomo_1.mrc: no such file",
+        ),
+        (
+            "isonet.py deconv tomograms.star --input_column rlnBogus",
+            1,
+            "unknown star column 'rlnBogus'; tomogram columns are: rlnTomoName",
+        ),
+        (
+            "isonet.py deconv tomograms.star --input_column rlnDeconvTomoName",
+            1,
+            "row 1 has no rlnDeconvTomoName",
+        ),
+        ("isonet.py deconv tomograms.star --tomo_idx 7", 1, "no star row has rlnIndex 7"),
+        ("isonet.py deconv tomograms.star --overlap_rate 0.7", 2, "overlap_rate"),
+        ("isonet.py deconv missing.star", 1, "missing.star: no such star file"),
+    ],
+)
+def test_bad_input_one_line_nonzero_exit(
+    project: Path, capsys: pytest.CaptureFixture[str], line: str, code: int, message: str
+) -> None:
+    (project / "tomograms" / "tomo_1.mrc").unlink()
+    star_before = (project / "tomograms.star").read_text()
+    capsys.readouterr()
+    assert isonet(line) == code
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert err.count("\n") == 1, err
+    assert (project / "tomograms.star").read_text() == star_before
+    assert not (project / "deconv").exists()

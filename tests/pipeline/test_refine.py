@@ -1,0 +1,169 @@
+"""refine and denoise end to end on a tiny project: the tutorial's lines, resume, bad input."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from isonet2.cli import run
+from isonet2.io.checkpoint import load_checkpoint
+from isonet2.io.star import read_star, write_star
+
+# tests add only a short run and a small cube to the tutorial's lines (plus a small network
+# and no data-loading workers, to stay fast on 2 CPU cores)
+SMALL = "--cube_size 32 --arch unet-small --ncpus 0"
+FAST = f"--epochs 1 {SMALL}"
+
+
+def isonet(line: str) -> int:
+    words = shlex.split(line)
+    assert words[0] == "isonet.py"
+    return run(words[1:])
+
+
+def test_refine_ctf_network(train_project: Path) -> None:
+    assert isonet(f"isonet.py refine tomograms.star -o 01_test --CTF_mode network {FAST}") == 0
+    out = train_project / "01_test"
+    ckpt = load_checkpoint(out / "network_isonet2-n2n_unet-small_32_full.pt")
+    assert ckpt["method"] == "isonet2-n2n" and ckpt["epoch"] == 1
+    assert ckpt["physics"]["ctf_mode"] == "network"
+    assert (out / "loss_full.png").stat().st_size > 0
+    assert (out / "refine_config.json").is_file()
+    assert "epoch 1/1" in (out / "log.txt").read_text()
+    assert list((out / "preview").glob("*_epoch1.png"))
+
+
+def test_refine_noise_level_picks_single_map(train_project: Path) -> None:
+    assert isonet(f"isonet.py refine tomograms.star -o 01_test --noise_level 0.2 {FAST}") == 0
+    ckpt = load_checkpoint(train_project / "01_test" / "network_isonet2_unet-small_32_full.pt")
+    assert ckpt["method"] == "isonet2"
+
+
+def test_denoise_wiener(train_project: Path) -> None:
+    assert isonet(f"isonet.py denoise tomograms.star -o 03_test --CTF_mode wiener {FAST}") == 0
+    ckpt = load_checkpoint(train_project / "03_test" / "network_n2n_unet-small_32_full.pt")
+    assert ckpt["method"] == "n2n" and ckpt["physics"]["ctf_mode"] == "wiener"
+
+
+def test_gpu_id_on_a_machine_without_gpu_warns_and_trains(
+    train_project: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    line = "isonet.py refine tomograms.star --outputdir results --gpuID 0 --epochs 2"
+    assert isonet(f"{line} --cube_size 32 --arch unet-small --ncpus 0 --with_preview False") == 0
+    assert "has none; running on the CPU" in caplog.text
+    assert (
+        load_checkpoint(train_project / "results" / "network_isonet2-n2n_unet-small_32_full.pt")[
+            "epoch"
+        ]
+        == 2
+    )
+
+
+def one_step_epochs() -> str:
+    """Make every epoch a single step of 2 cubes, for tests that run many epochs."""
+    table = read_star("tomograms.star")
+    for row in table.rows:
+        row.number_subtomos = 1
+    write_star(table, "tomograms.star")
+    return f"{SMALL} --batch_size 2 --with_preview False"
+
+
+def test_save_interval_not_dividing_epochs_trains_every_epoch(train_project: Path) -> None:
+    line = (
+        f"isonet.py refine tomograms.star -o r {one_step_epochs()} --epochs 15 --save_interval 10"
+    )
+    assert isonet(line) == 0
+    out = train_project / "r"
+    final = load_checkpoint(out / "network_isonet2-n2n_unet-small_32_full.pt")
+    assert final["epoch"] == 15 and len(final["metrics"]["history"]) == 15
+    assert load_checkpoint(out / "network_isonet2-n2n_unet-small_32_epoch10_full.pt")["epoch"] == 10
+    assert not list(out.glob("*epoch15*"))
+
+
+def test_killed_run_resumes_and_finishes_its_epochs(train_project: Path) -> None:
+    args = [
+        sys.executable,
+        "-m",
+        "isonet2.cli",
+        "refine",
+        "tomograms.star",
+        "-o",
+        "k",
+        *one_step_epochs().split(),
+        "--epochs",
+        "6",
+    ]
+    latest = train_project / "k" / "network_isonet2-n2n_unet-small_32_full.pt"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    process = subprocess.Popen(args, env=env, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not latest.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    first = load_checkpoint(latest)["epoch"]
+    assert 1 <= first < 6
+    assert subprocess.run(args, env=env, stderr=subprocess.DEVNULL).returncode == 0
+    final = load_checkpoint(latest)
+    assert final["epoch"] == 6
+    assert [int(h["epoch"]) for h in final["metrics"]["history"]] == list(range(1, 7))
+
+
+@pytest.mark.parametrize(
+    ("setup", "line", "message"),
+    [
+        ("neither", f"isonet.py refine tomograms.star {FAST}", "neither even/odd halves nor full"),
+        (
+            "halves_missing",
+            f"isonet.py refine tomograms.star --method isonet2-n2n {FAST}",
+            "needs even/odd halves",
+        ),
+        (
+            "none",
+            f"isonet.py refine tomograms.star --pretrained_model other.pt {FAST}",
+            "the checkpoint has cube_size 48",
+        ),
+        ("none", "isonet.py refine tomograms.star --cube_size 40", "not a multiple of 16"),
+    ],
+)
+def test_bad_input(
+    train_project: Path, capsys: pytest.CaptureFixture[str], setup: str, line: str, message: str
+) -> None:
+    table = read_star("tomograms.star")
+    for row in table.rows:
+        if setup in ("neither", "halves_missing"):
+            row.half1_path = row.half2_path = None
+        if setup == "neither":
+            row.tomogram_path = None
+    write_star(table, "tomograms.star")
+    if "other.pt" in line:
+        assert (
+            isonet(
+                "isonet.py refine tomograms.star -o other --epochs 1 --cube_size 48 --arch unet-small --ncpus 0 --with_preview False"
+            )
+            == 0
+        )
+        Path("other/network_isonet2-n2n_unet-small_48_full.pt").rename("other.pt")
+        capsys.readouterr()
+    assert isonet(line) != 0
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and message in errors[0], errors
+
+
+def test_gpu_id_naming_a_missing_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from isonet2.errors import InputError
+    from isonet2.train.devices import select_devices
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(InputError, match="GPU 3 does not exist; this machine shows 1 GPU"):
+        select_devices("3")

@@ -1,0 +1,65 @@
+"""Central-slab statistics and the contrast-inverted normalisation."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from isonet2.errors import InputError
+from isonet2.preprocess.normalize import central_slab_stats, normalize_inverted
+
+
+class RecordingVolume:
+    """A (z, y, x) array that records which Z slices are read."""
+
+    def __init__(self, data: np.ndarray) -> None:
+        self.data = data
+        self.ndim, self.shape, self.size = data.ndim, data.shape, data.size
+        self.read: list[int] = []
+
+    def __getitem__(self, z: int) -> np.ndarray:
+        self.read.append(z)
+        return self.data[z]
+
+
+def test_stats_use_exactly_slices_20_to_79_of_100() -> None:
+    rng = np.random.default_rng(0)
+    data = rng.normal(1e4, 1e3, size=(100, 6, 7)).astype(np.float32)
+    recorder = RecordingVolume(data)
+    mean, std = central_slab_stats(recorder)
+    assert recorder.read == list(range(20, 80))
+    slab = data[20:80].astype(np.float64)
+    assert mean == pytest.approx(slab.mean(), rel=1e-12)
+    assert std == pytest.approx(slab.std(), rel=1e-9)
+
+
+def test_thin_volume_uses_every_slice() -> None:
+    data = np.random.default_rng(1).normal(size=(40, 5, 5)).astype(np.float32)
+    mean, std = central_slab_stats(data)
+    assert mean == pytest.approx(data.astype(np.float64).mean(), abs=1e-12)
+    assert std == pytest.approx(data.astype(np.float64).std(), rel=1e-9)
+
+
+def test_stats_of_a_memmap(tmp_path: Path) -> None:
+    data = np.random.default_rng(2).normal(size=(70, 8, 8)).astype(np.float32)
+    path = tmp_path / "volume.raw"
+    data.tofile(path)
+    mapped = np.memmap(path, dtype=np.float32, mode="r", shape=data.shape)
+    assert central_slab_stats(mapped) == pytest.approx(central_slab_stats(data[5:65].copy()))
+
+
+def test_normalize_inverted_numpy_and_torch() -> None:
+    cube = np.arange(8, dtype=np.float64).reshape(2, 2, 2)
+    out = normalize_inverted(cube, 3.0, 2.0)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, (3.0 - cube) / 2.0)
+    tensor_out = normalize_inverted(torch.from_numpy(cube), 3.0, 2.0)
+    assert tensor_out.dtype == torch.float32
+    assert torch.allclose(tensor_out, torch.from_numpy(out))
+
+
+@pytest.mark.parametrize("std", [0.0, float("nan")])
+def test_normalize_rejects_degenerate_std(std: float) -> None:
+    with pytest.raises(InputError):
+        normalize_inverted(np.zeros((2, 2, 2)), 0.0, std)

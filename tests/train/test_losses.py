@@ -1,0 +1,94 @@
+"""Base losses by name and the masked band loss: zeros, equalities, band sums, gradients."""
+
+import pytest
+import torch
+
+from isonet2.errors import InputError
+from isonet2.fourier.wedge import missing_wedge_mask
+from isonet2.train.losses import BASE_LOSSES, fsc_loss, get_base_loss, masked_loss
+
+C = 16
+
+
+def _pair(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(2, 1, C, C, C, generator=gen), torch.randn(2, 1, C, C, C, generator=gen)
+
+
+def _bands() -> tuple[torch.Tensor, torch.Tensor]:
+    wedge = missing_wedge_mask((C, C, C), -60.0, 60.0, rfft=True).expand(2, 1, C, C, C // 2 + 1)
+    return wedge, 1.0 - wedge
+
+
+@pytest.mark.parametrize("name", ["l2", "L2", "l1", "Huber", "FSC"])
+def test_identical_tensors_have_zero_loss(name: str) -> None:
+    x, _ = _pair()
+    assert get_base_loss(name)(x, x.clone()).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_unknown_loss_lists_valid_names() -> None:
+    with pytest.raises(InputError) as err:
+        get_base_loss("ssim")
+    assert all(name in str(err.value) for name in BASE_LOSSES)
+    assert "\n" not in str(err.value)
+
+
+def test_fsc_loss_of_negated_and_scaled_maps() -> None:
+    x, _ = _pair(1)
+    assert fsc_loss(x, -x).item() == pytest.approx(2.0, abs=1e-5)
+    assert fsc_loss(3.0 * x, x).item() == pytest.approx(0.0, abs=1e-5)
+    y, z = _pair(2)
+    assert 0.7 < fsc_loss(y, z).item() < 1.3  # independent noise: FSC about 0
+
+
+@pytest.mark.parametrize("name", ["l2", "l1", "huber", "fsc"])
+def test_masked_loss_with_zero_mw_weight_is_the_base_loss(name: str) -> None:
+    base = get_base_loss(name)
+    pred, target = _pair(3)
+    n2n_band, mw_band = _bands()
+    for weight in (0.0, -1.0):
+        terms = masked_loss(pred, target, n2n_band, mw_band, weight, base)
+        assert torch.equal(terms.total, base(pred, target))
+        assert terms.n2n.item() > 0 and terms.mw.item() > 0
+
+
+def test_l2_band_losses_sum_to_the_whole_cube_loss() -> None:
+    pred, target = _pair(4)
+    n2n_band, mw_band = _bands()  # complementary: together the whole spectrum
+    base = get_base_loss("l2")
+    terms = masked_loss(pred, target, n2n_band, mw_band, 1.0, base)
+    assert terms.total.item() == pytest.approx(base(pred, target).item(), rel=1e-5)
+    assert terms.n2n.item() + terms.mw.item() == pytest.approx(terms.total.item(), rel=1e-5)
+    weighted = masked_loss(pred, target, n2n_band, mw_band, 5.0, base)
+    assert weighted.total.item() == pytest.approx(
+        terms.n2n.item() + 5.0 * terms.mw.item(), rel=1e-5
+    )
+
+
+@pytest.mark.parametrize("name", ["l2", "fsc"])
+def test_gradients_flow_through_total_only(name: str) -> None:
+    pred, target = _pair(5)
+    pred.requires_grad_(True)
+    n2n_band, mw_band = _bands()
+    terms = masked_loss(pred, target, n2n_band, mw_band, 2.0, get_base_loss(name))
+    assert not terms.n2n.requires_grad and not terms.mw.requires_grad
+    terms.total.backward()
+    assert pred.grad is not None and torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+
+
+def test_without_bands_total_is_the_base_loss() -> None:
+    pred, target = _pair(6)
+    base = get_base_loss("l1")
+    terms = masked_loss(pred, target, None, None, 10.0, base)
+    assert torch.equal(terms.total, base(pred, target))
+    assert torch.equal(terms.n2n, terms.total) and terms.mw.item() == 0.0
+
+
+def test_fsc_loss_with_an_empty_band_has_finite_gradients() -> None:
+    pred, target = _pair(7)
+    pred.requires_grad_(True)
+    empty = torch.zeros(2, 1, C, C, C // 2 + 1)
+    full = torch.ones_like(empty)
+    terms = masked_loss(pred, target, full, empty, 1.0, fsc_loss)
+    terms.total.backward()
+    assert pred.grad is not None and torch.isfinite(pred.grad).all()
