@@ -141,11 +141,11 @@ def main(argv: list[str]) -> None:
             "make_mask": ["make_mask", "tomograms.star", "--output_dir", "mask"],
         }
         print(f"tomogram {args.shape} float32 = {tomogram_bytes / 1e9:.2f} GB, {args.ncpus} CPUs")
-        print(f"{'step':<24} {'seconds':>8} {'peak RSS GB':>12} {'peak/tomogram':>14}")
+        print(f"{'step':<30} {'seconds':>8} {'peak RSS GB':>12} {'peak/tomogram':>14}")
         for name, words in runs.items():
             report = measure(words, folder)
             print(
-                f"{name:<24} {report['seconds']:>8.1f} {report['peak_bytes'] / 1e9:>12.2f} "
+                f"{name:<30} {report['seconds']:>8.1f} {report['peak_bytes'] / 1e9:>12.2f} "
                 f"{report['peak_bytes'] / tomogram_bytes:>14.2f}",
                 flush=True,
             )

@@ -82,7 +82,7 @@ def test_falls_back_to_the_even_half(project: Path) -> None:
     assert rows[0].mask_path is None and rows[1].mask_path == "mask/t1_EVN_mask.mrc"
 
 
-def fake_model2point(folder: Path, points: str) -> None:
+def fake_model2point(folder: Path, points: str, fail: bool = False) -> None:
     """A stand-in for IMOD's model2point that writes `points` to its -output file."""
     folder.mkdir()
     script = folder / "model2point"
@@ -91,6 +91,7 @@ def fake_model2point(folder: Path, points: str) -> None:
         "import sys\n"
         "args = sys.argv[1:]\n"
         "assert '-input' in args\n"
+        f"if {fail}: sys.exit('ERROR: model2point - reading model')\n"
         f"open(args[args.index('-output') + 1], 'w').write({points!r})\n"
     )
     script.chmod(0o755)
@@ -155,3 +156,31 @@ def test_bad_input_one_line_nonzero_exit(
     assert err.count("\n") == 1, err
     assert (project / "tomograms.star").read_text() == star_before
     assert not (project / "mask").exists()
+
+
+@pytest.mark.parametrize(
+    ("points", "fail", "message"),
+    [
+        ("", True, "model2point failed (ERROR: model2point - reading model)"),
+        ("1 1 4 5 10\n1 1 20 5 10\n", False, "every contour needs at least 3 points"),
+    ],
+)
+def test_bad_boundary_model(
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    points: str,
+    fail: bool,
+    message: str,
+) -> None:
+    fake_model2point(project / "bin", points, fail)
+    monkeypatch.setenv("PATH", str(project / "bin"))
+    (project / "boundary.mod").write_bytes(b"IMODV1.2")
+    table = read_star("tomograms.star")
+    table.rows[1].mask_boundary_path = "boundary.mod"
+    write_star(table, "tomograms.star")
+    capsys.readouterr()
+    assert isonet("isonet.py make_mask tomograms.star") == 1
+    err = capsys.readouterr().err
+    assert "row 2, rlnMaskBoundary boundary.mod" in err and message in err, err
+    assert err.count("\n") == 1, err

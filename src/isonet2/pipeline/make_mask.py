@@ -87,10 +87,15 @@ def read_boundary(model: Path, star_path: Path, row: TomogramRow) -> list[np.nda
     contours: dict[tuple[str, ...], list[tuple[float, float]]] = {}
     for line in text.splitlines():
         words = line.split()
-        if len(words) >= 3:
-            contours.setdefault(tuple(words[:-3]), []).append((float(words[-3]), float(words[-2])))
-    if not contours:
-        raise InputError(f"{where}: the model has no points; draw a polygon in 3dmod")
+        if not words:
+            continue
+        try:
+            x, y = float(words[-3]), float(words[-2])
+        except (IndexError, ValueError):
+            raise InputError(f"{where}: unexpected {MODEL2POINT} output line '{line}'") from None
+        contours.setdefault(tuple(words[:-3]), []).append((x, y))
+    if not contours or any(len(points) < 3 for points in contours.values()):
+        raise InputError(f"{where}: every contour needs at least 3 points; draw a polygon in 3dmod")
     return [np.asarray(points) for points in contours.values()]
 
 

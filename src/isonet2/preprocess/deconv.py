@@ -13,11 +13,13 @@ of Z slabs), so the only full-size buffer is the complex half-spectrum (about th
 bytes). Chunked mode filters cubes of ``chunk_size`` that overlap by ``overlap_rate``; each is
 padded on every side by the overlap width with its real surroundings (the volume is read as
 periodic past its faces, as the whole-volume FFT sees it), filtered with W of the padded shape,
-cropped and blended with cos² weights that sum to one. A chunk's zero frequency stands for every
-scale longer than the chunk, so it takes W at half the chunk's lowest frequency rather than
-W(0) ≈ 0, which keeps chunk means from being flattened. Either way the result is rescaled to the
-input's mean and standard deviation (float64 sums over slabs). Memory-mapped inputs and outputs
-are read and written slab by slab and their pages handed back to the kernel as the work moves on.
+cropped and blended with cos² weights that sum to one; an axis no longer than the padded chunk is
+not split (so a volume that fits one chunk gets exactly the whole-volume filter). A chunk's zero
+frequency stands for every scale longer than the chunk, so it takes W at half the chunk's lowest
+frequency rather than W(0) ≈ 0, which keeps chunk means from being flattened. Either way the
+result is rescaled to the input's mean and standard deviation (float64 sums over slabs).
+Memory-mapped inputs and outputs are read and written slab by slab and their pages handed back
+to the kernel as the work moves on.
 """
 
 from __future__ import annotations

@@ -162,6 +162,7 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, device: torch.device) -> Train
     # ---- model, optimizer, resume
     model = build_model(spec.arch).to(device)
     if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed cube shapes: let cuDNN pick kernels
         model = model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
     optimizer = torch.optim.AdamW(model.parameters(), lr=spec.learning_rate)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)

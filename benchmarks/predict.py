@@ -1,0 +1,117 @@
+"""Prediction throughput and peak host memory for one tomogram of a given shape.
+
+Example:
+    python benchmarks/predict.py --shape 160,400,400 --arch unet-medium --cube 96
+    python benchmarks/predict.py --shape 400,1024,1024 --arch unet-small --cube 32 --device cpu
+
+Writes a random float32 tomogram (and a freshly initialised checkpoint) to a temp folder,
+then runs `isonet.py predict` on it in a child process and reports end-to-end voxels per
+second (reading, tiling, network, blending, writing) and the child's peak resident memory
+against the tomogram's size. With --halves the tomogram is given as even/odd halves (two
+passes, averaged), as refine's isonet2-n2n models predict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _write_tomogram(path: Path, shape: tuple[int, int, int], seed: int) -> None:
+    from isonet2.io.mrc import new_volume
+
+    rng = np.random.default_rng(seed)
+    with new_volume(path, shape, voxel_size_angstrom=10.0) as out:
+        for start in range(0, shape[0], 16):
+            stop = min(start + 16, shape[0])
+            out[start:stop] = rng.standard_normal((stop - start, *shape[1:]), dtype=np.float32)
+
+
+def _write_checkpoint(path: Path, arch: str, cube: int, method: str) -> None:
+    from isonet2.io.checkpoint import save_checkpoint
+    from isonet2.nn.registry import architecture_kwargs, build_model
+
+    model = build_model(arch)
+    save_checkpoint(
+        path,
+        model_state=model.state_dict(),
+        arch=arch,
+        arch_kwargs=architecture_kwargs(arch),
+        cube_size=cube,
+        method=method,
+        physics={"method": method, "ctf_mode": "network", "apply_mw_x1": True},
+        normalisation={},
+        config={},
+        epoch=0,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", default="160,400,400", help="z,y,x")
+    parser.add_argument("--arch", default="unet-medium")
+    parser.add_argument("--cube", type=int, default=96)
+    parser.add_argument("--halves", action="store_true", help="predict even and odd halves")
+    parser.add_argument("--device", default="auto", help="auto, cpu or a GPU id such as 0")
+    parser.add_argument("--batch_size", default="auto")
+    args = parser.parse_args()
+    shape = tuple(int(v) for v in args.shape.split(","))
+    assert len(shape) == 3
+    folder = Path(tempfile.mkdtemp(prefix="isonet_predict_bench_"))
+    names = ["even.mrc", "odd.mrc"] if args.halves else ["full.mrc"]
+    for seed, name in enumerate(names):
+        _write_tomogram(folder / name, shape, seed)  # type: ignore[arg-type]
+    method = "isonet2-n2n" if args.halves else "isonet2"
+    _write_checkpoint(folder / "model.pt", args.arch, args.cube, method)
+    row = (
+        "1 None even.mrc odd.mrc" if args.halves else "1 full.mrc None None"
+    ) + " 10.0 30000.0 300.0 2.7 0.1 None None None -60.0 60.0 None 100 None"
+    labels = [
+        "rlnIndex", "rlnTomoName", "rlnTomoReconstructedTomogramHalf1",
+        "rlnTomoReconstructedTomogramHalf2", "rlnPixelSize", "rlnDefocus", "rlnVoltage",
+        "rlnSphericalAberration", "rlnAmplitudeContrast", "rlnDeconvTomoName",
+        "rlnMaskBoundary", "rlnMaskName", "rlnTiltMin", "rlnTiltMax", "rlnBoxFile",
+        "rlnNumberSubtomo", "rlnCorrectedTomoName",
+    ]  # fmt: skip
+    star = "data_\n\nloop_\n" + "".join(f"_{label}\n" for label in labels) + row + "\n"
+    (folder / "tomograms.star").write_text(star)
+    command = [sys.executable, "-m", "isonet2.cli", "predict", "tomograms.star", "model.pt",
+               "--output_dir", "out", "--batch_size", args.batch_size]  # fmt: skip
+    if args.device == "cpu":
+        env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    else:
+        env = dict(os.environ)
+        if args.device != "auto":
+            command += ["--gpuID", args.device]
+    started = time.perf_counter()
+    subprocess.run(command, cwd=folder, env=env, check=True)
+    seconds = time.perf_counter() - started
+    peak_bytes = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    tomogram_bytes = int(np.prod(shape)) * 4
+    print(
+        json.dumps(
+            {
+                "shape": shape,
+                "arch": args.arch,
+                "cube": args.cube,
+                "inputs": len(names),
+                "seconds": round(seconds, 2),
+                "mvoxels_per_s": round(np.prod(shape) / seconds / 1e6, 2),
+                "peak_rss_gib": round(peak_bytes / 2**30, 3),
+                "peak_over_tomogram": round(peak_bytes / tomogram_bytes, 2),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

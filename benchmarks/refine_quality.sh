@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Restoration quality on simulated data with known ground truth: simulate a cell-like project,
+# refine (isonet2-n2n, CTF network, mw_weight 200) on a fixed budget of subtomograms, predict,
+# and score raw and corrected maps against the ground truth with `isonet.py evaluate`.
+#
+# Example (GPU machine):  bash benchmarks/refine_quality.sh work 10 125
+#   arguments: work folder, epochs, subtomograms per tomogram per epoch (2 tomograms)
+set -euo pipefail
+work=${1:-quality_run}; epochs=${2:-10}; per_tomo=${3:-125}; shift 3 || true
+mkdir -p "$work" && cd "$work"
+isonet.py simulate --preset cell -o sim --number_tomograms 2 --shape 128,384,384 --seed 1
+python - "$per_tomo" <<'PY'
+import sys
+from isonet2.io.star import read_star, write_star
+table = read_star("sim/tomograms.star")
+for row in table.rows:
+    row.number_subtomos = int(sys.argv[1])
+write_star(table, "sim/tomograms.star")
+PY
+isonet.py evaluate --star sim/tomograms.star --column rlnTomoName --ground_truth sim/ground_truth -o eval_raw
+isonet.py refine sim/tomograms.star -o refine --CTF_mode network --mw_weight 200 \
+    --epochs "$epochs" --save_interval "$epochs" --gpuID 0 "$@"
+isonet.py predict sim/tomograms.star refine/network_isonet2-n2n_unet-medium_96_full.pt \
+    --gpuID 0 --outputdir corrected
+isonet.py evaluate --star sim/tomograms.star --ground_truth sim/ground_truth -o eval_corrected
