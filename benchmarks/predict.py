@@ -25,6 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
+IDENTITY_LAUNCHER = """
+import sys, torch
+import isonet2.pipeline.predict as predict
+predict.model_from_checkpoint = lambda ckpt: torch.nn.Identity()
+sys.argv[0] = "isonet.py"
+from isonet2.cli import main
+main()
+"""
+
 
 def _write_tomogram(path: Path, shape: tuple[int, int, int], seed: int) -> None:
     from isonet2.io.mrc import new_volume
@@ -63,6 +72,11 @@ def main() -> None:
     parser.add_argument("--halves", action="store_true", help="predict even and odd halves")
     parser.add_argument("--device", default="auto", help="auto, cpu or a GPU id such as 0")
     parser.add_argument("--batch_size", default="auto")
+    parser.add_argument(
+        "--identity",
+        action="store_true",
+        help="replace the network by an identity (host memory and I/O without network cost)",
+    )
     args = parser.parse_args()
     shape = tuple(int(v) for v in args.shape.split(","))
     assert len(shape) == 3
@@ -84,7 +98,8 @@ def main() -> None:
     ]  # fmt: skip
     star = "data_\n\nloop_\n" + "".join(f"_{label}\n" for label in labels) + row + "\n"
     (folder / "tomograms.star").write_text(star)
-    command = [sys.executable, "-m", "isonet2.cli", "predict", "tomograms.star", "model.pt",
+    launcher = IDENTITY_LAUNCHER if args.identity else "from isonet2.cli import main; main()"
+    command = [sys.executable, "-c", launcher, "predict", "tomograms.star", "model.pt",
                "--output_dir", "out", "--batch_size", args.batch_size]  # fmt: skip
     if args.device == "cpu":
         env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
@@ -104,6 +119,7 @@ def main() -> None:
                 "arch": args.arch,
                 "cube": args.cube,
                 "inputs": len(names),
+                "network": "identity" if args.identity else args.arch,
                 "seconds": round(seconds, 2),
                 "mvoxels_per_s": round(np.prod(shape) / seconds / 1e6, 2),
                 "peak_rss_gib": round(peak_bytes / 2**30, 3),

@@ -8,6 +8,7 @@ Torch-free on purpose: importing this package (or printing `--help`) must stay f
 """
 
 from isonet2.config.base import CommandConfig, param, parse_index_selection
+from isonet2.config.demo import DemoConfig
 from isonet2.config.evaluate import EvaluateConfig
 from isonet2.config.predict import PredictConfig
 from isonet2.config.prepare import PrepareStarConfig
@@ -26,6 +27,7 @@ COMMANDS: dict[str, type[CommandConfig]] = {
         PredictConfig,
         SimulateConfig,
         EvaluateConfig,
+        DemoConfig,
     )
 }
 
@@ -33,6 +35,7 @@ __all__ = [
     "COMMANDS",
     "CommandConfig",
     "DeconvConfig",
+    "DemoConfig",
     "DenoiseConfig",
     "EvaluateConfig",
     "MakeMaskConfig",

@@ -12,6 +12,7 @@ the two maps is plotted and reported.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tqdm import tqdm
 
 from isonet2.config import PredictConfig
 from isonet2.errors import InputError
+from isonet2.evaluate import central_crop
 from isonet2.fourier.fsc import fourier_shell_correlation, resolution_at_threshold
 from isonet2.io.checkpoint import load_checkpoint
 from isonet2.io.mrc import new_volume, open_volume, read_info
@@ -35,7 +37,6 @@ from isonet2.train.devices import autocast_dtype, select_devices
 
 logger = logging.getLogger(__name__)
 
-FSC_CROP = 256  # the half-map FSC uses a central crop of at most this many voxels per side
 
 
 @dataclass
@@ -52,14 +53,11 @@ def _load(path: str, device: torch.device) -> tuple[dict, torch.nn.Module]:
     return ckpt, model_from_checkpoint(ckpt).to(device).eval()
 
 
-def _central_crop(volume: np.ndarray) -> np.ndarray:
-    starts = [max(0, (n - FSC_CROP) // 2) for n in volume.shape]
-    return np.asarray(volume[tuple(slice(s, s + FSC_CROP) for s in starts)], dtype=np.float32)
-
-
 def run(cfg: PredictConfig) -> PredictResult:
     """Predict the selected rows of the star and record the outputs in it."""
     device = select_devices(cfg.gpuID)[0]
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # one tile shape: let cuDNN pick kernels
     ckpt, model = _load(cfg.model, device)
     models = [model]
     if cfg.model2:
@@ -111,6 +109,8 @@ def run(cfg: PredictConfig) -> PredictResult:
         cube,
         device,
     )
+    started = time.perf_counter()
+    voxels = 0
     with tqdm(total=total, desc="predict", unit="tile") as bar:
         for row, plan in zip(rows, plans, strict=True):
             sources = open_sources(plan)
@@ -124,6 +124,7 @@ def run(cfg: PredictConfig) -> PredictResult:
                 is_ctf_flipped=cfg.isCTFflipped,
                 do_phaseflip_input=cfg.do_phaseflip_input,
             )
+            voxels += int(np.prod(info.shape))
             written = []
             for number, predictor in enumerate(predictors):
                 tag = "" if number == 0 else "_model2"
@@ -147,13 +148,20 @@ def run(cfg: PredictConfig) -> PredictResult:
                 result.resolutions_angstrom[row.index] = _half_map_fsc(
                     written, row.pixel_size_angstrom, output_dir / f"{plan.stem}_fsc.png"
                 )
+    seconds = time.perf_counter() - started
     for path in result.outputs:
         logger.info("wrote %s", path)
+    logger.info(
+        "predicted %.1f Mvoxel in %.1f s (%.2f Mvoxel/s)",
+        voxels / 1e6,
+        seconds,
+        voxels / 1e6 / seconds,
+    )
     return result
 
 
 def _half_map_fsc(paths: list[Path], pixel_size_angstrom: float, png: Path) -> float:
-    a, b = (torch.from_numpy(_central_crop(open_volume(p))) for p in paths)
+    a, b = (torch.from_numpy(central_crop(open_volume(p))) for p in paths)
     freq, fsc = fourier_shell_correlation(a, b)
     resolution = resolution_at_threshold(freq, fsc, 0.143, pixel_size_angstrom)
     save_fsc_png({"model vs model2": (freq.numpy(), fsc.numpy())}, pixel_size_angstrom, png)

@@ -20,14 +20,15 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
 
 from isonet2.fourier.filters import apply_fourier_filter
 from isonet2.predict.tiling import TileGrid, read_tile
-from isonet2.preprocess.normalize import normalize_inverted
 from isonet2.targets.single_map import cube_quantiles
 
 logger = logging.getLogger(__name__)
@@ -56,28 +57,40 @@ class TileFilters:
 
 @dataclass
 class _Batch:
-    tiles: torch.Tensor  # (b, 1, c, c, c) normalised, pinned when on its way to a GPU
+    tiles: torch.Tensor  # (b, 1, c, c, c) raw tiles, pinned when on their way to a GPU
     indices: list[tuple[int, int, int]]  # tile index (iz, iy, ix) of each cube
-    source: int
+    stats: tuple[float, float]  # (mean, std) of the tiles' volume
 
 
 def _batches(
-    sources: Sequence[Source], grid: TileGrid, row: int, batch_size: int, pin: bool
+    sources: Sequence[Source], grid: TileGrid, batch_size: int, pin: bool, readers: int = 4
 ) -> Iterator[_Batch]:
-    """The tiles of Z row `row` of every source, normalised, in batches."""
+    """Every tile, Z row by Z row (all sources of a row before the next row), in batches.
+
+    Tiles are read from the memory maps by `readers` threads straight into one (pinned)
+    buffer per batch; normalisation happens on the compute device.
+    """
     cube = grid.cube
     plane = list(itertools.product(range(len(grid.starts[1])), range(len(grid.starts[2]))))
-    for number, (volume, (mean, std)) in enumerate(sources):
-        for first in range(0, len(plane), batch_size):
-            chunk = plane[first : first + batch_size]
-            cubes = np.empty((len(chunk), 1, cube, cube, cube), np.float32)
-            indices = []
-            for k, (iy, ix) in enumerate(chunk):
-                start = (int(grid.starts[0][row]), int(grid.starts[1][iy]), int(grid.starts[2][ix]))
-                cubes[k, 0] = normalize_inverted(read_tile(volume, start, cube), mean, std)
-                indices.append((row, iy, ix))
-            tiles = torch.from_numpy(cubes)
-            yield _Batch(tiles.pin_memory() if pin else tiles, indices, number)
+    with ThreadPoolExecutor(readers) as pool:
+        for row in range(len(grid.starts[0])):
+            for volume, stats in sources:
+                for first in range(0, len(plane), batch_size):
+                    indices = [(row, iy, ix) for iy, ix in plane[first : first + batch_size]]
+                    tiles = torch.empty((len(indices), 1, cube, cube, cube), pin_memory=pin)
+                    starts = [
+                        (int(grid.starts[0][iz]), int(grid.starts[1][iy]), int(grid.starts[2][ix]))
+                        for iz, iy, ix in indices
+                    ]
+                    fill = partial(_read_into, tiles.numpy(), volume, cube)
+                    list(pool.map(fill, range(len(starts)), starts))
+                    yield _Batch(tiles, indices, stats)
+
+
+def _read_into(
+    target: np.ndarray, volume: np.ndarray, cube: int, k: int, start: tuple[int, int, int]
+) -> None:
+    target[k, 0] = read_tile(volume, start, cube)
 
 
 def _prefetched(items: Iterator[_Batch], depth: int = 2) -> Iterator[_Batch]:
@@ -124,8 +137,11 @@ class TilePredictor:
         self.per_tile_quantiles = per_tile_quantiles
 
     @torch.no_grad()
-    def _network(self, tiles: torch.Tensor, filters: TileFilters) -> torch.Tensor:
-        x = tiles.to(self.device, non_blocking=True)
+    def _network(
+        self, tiles: torch.Tensor, stats: tuple[float, float], filters: TileFilters
+    ) -> torch.Tensor:
+        mean, std = stats
+        x = (mean - tiles.to(self.device, non_blocking=True)) / std  # ALGORITHM §4
         if filters.phase_flip is not None:
             x = apply_fourier_filter(x, filters.phase_flip)
         low, span = torch.zeros((), device=x.device), torch.ones((), device=x.device)
@@ -167,21 +183,22 @@ class TilePredictor:
         buffer = torch.zeros((cube, height, width), dtype=torch.float32, device=self.device)
         buffer_z0 = 0
         pin = self.device.type == "cuda"
-        for row, row_start in enumerate(grid.starts[0]):
-            first_z = max(int(row_start), 0)
-            buffer_z0 = self._flush(out, buffer, buffer_z0, first_z)
-            batches = _batches(sources, grid, row, self.batch_size, pin)
-            for batch in _prefetched(batches):
-                pred = self._network(batch.tiles, filters)
-                for k, (iz, iy, ix) in enumerate(batch.indices):
-                    w = (
-                        weights[0][iz][:, None, None]
-                        * weights[1][iy][None, :, None]
-                        * weights[2][ix][None, None, :]
-                    )
-                    self._add(buffer, buffer_z0, pred[k, 0] * (w * share), grid, (iz, iy, ix))
-                if progress is not None:
-                    progress(len(batch.indices))
+        row = -1
+        for batch in _prefetched(_batches(sources, grid, self.batch_size, pin)):
+            if batch.indices[0][0] != row:  # a new Z row: slabs above its first tile are final
+                row = batch.indices[0][0]
+                first_z = max(int(grid.starts[0][row]), 0)
+                buffer_z0 = self._flush(out, buffer, buffer_z0, first_z)
+            pred = self._network(batch.tiles, batch.stats, filters)
+            for k, (iz, iy, ix) in enumerate(batch.indices):
+                w = (
+                    weights[0][iz][:, None, None]
+                    * weights[1][iy][None, :, None]
+                    * weights[2][ix][None, None, :]
+                )
+                self._add(buffer, buffer_z0, pred[k, 0] * (w * share), grid, (iz, iy, ix))
+            if progress is not None:
+                progress(len(batch.indices))
         self._flush(out, buffer, buffer_z0, depth)
 
     @staticmethod

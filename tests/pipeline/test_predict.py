@@ -1,0 +1,127 @@
+"""predict end to end: the tutorial's lines, star updates, half-map FSC, bad input."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from isonet2.cli import run
+from isonet2.io.mrc import read_info, read_volume
+from isonet2.io.star import read_star, write_star
+from isonet2.pipeline import demo
+
+SMALL = "--cube_size 32 --arch unet-small --ncpus 0 --with_preview False"
+
+
+def isonet(line: str) -> int:
+    words = shlex.split(line)
+    assert words[0] == "isonet.py"
+    return run(words[1:])
+
+
+@pytest.fixture
+def trained(train_project: Path) -> Path:
+    """The tiny project with one epoch of refine in 01_test/."""
+    assert isonet(f"isonet.py refine tomograms.star -o 01_test --epochs 1 {SMALL}") == 0
+    return train_project / "01_test" / "network_isonet2-n2n_unet-small_32_full.pt"
+
+
+def test_tutorial_predict_line_with_input_column(trained: Path) -> None:
+    table = read_star("tomograms.star")
+    for row in table.rows:  # as if deconv had run: the column the tutorial predicts from
+        row.deconv_path = row.tomogram_path
+    write_star(table, "tomograms.star")
+    line = f"isonet.py predict tomograms.star {trained} --gpuID 0 --outputdir corrected --inputcolumn rlnDeconvTomoName"
+    assert isonet(line) == 0
+    rows = read_star("tomograms.star").rows
+    for row in rows:
+        out = Path(row.corrected_path or "")
+        assert out.parent.name == "corrected" and out.is_file()
+        assert out.name == f"t{row.index - 1}_isonet2-n2n_unet-small.mrc"
+        info = read_info(out)
+        assert info.shape == (48, 48, 48) and info.pixel_size_angstrom == pytest.approx(10.0)
+        assert np.isfinite(read_volume(out)).all()
+    assert Path("corrected/predict_config.json").is_file()
+
+
+def test_predict_one_row_from_halves(trained: Path) -> None:
+    assert isonet(f"isonet.py predict tomograms.star {trained} --output_dir out --tomo_idx 1") == 0
+    rows = read_star("tomograms.star").rows
+    assert rows[0].corrected_path == "out/t0_EVN_isonet2-n2n_unet-small.mrc"
+    assert rows[1].corrected_path is None
+
+
+def test_model2_writes_a_second_map_and_an_fsc(trained: Path) -> None:
+    line = f"isonet.py predict tomograms.star {trained} --model2 {trained} -o out --tomo_idx 2"
+    assert isonet(line) == 0
+    assert Path("out/t1_EVN_isonet2-n2n_unet-small_model2.mrc").is_file()
+    assert Path("out/t1_EVN_fsc.png").stat().st_size > 0
+
+
+def test_a_tomogram_smaller_than_a_tile_is_padded_and_predicted(
+    trained: Path, mrc_writer: Callable[..., Path]
+) -> None:
+    rng = np.random.default_rng(0)
+    for half in ("EVN", "ODD"):
+        mrc_writer(Path(f"small_{half}.mrc"), rng.standard_normal((19, 24, 27)), 10.0)
+    table = read_star("tomograms.star")
+    table.rows = table.rows[:1]
+    table.rows[0].half1_path, table.rows[0].half2_path = "small_EVN.mrc", "small_ODD.mrc"
+    write_star(table, "small.star")
+    assert isonet(f"isonet.py predict small.star {trained} -o out") == 0
+    out = read_volume("out/small_EVN_isonet2-n2n_unet-small.mrc")
+    assert out.shape == (19, 24, 27) and np.isfinite(out).all() and out.std() > 0
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("not_checkpoint", "is not an isonet2 checkpoint"),
+        ("missing_tomogram", "no such file"),
+    ],
+)
+def test_bad_input(
+    trained: Path, capsys: pytest.CaptureFixture[str], case: str, message: str
+) -> None:
+    model = trained
+    if case == "not_checkpoint":
+        model = Path("notes.pt")
+        model.write_text("hello")
+    else:
+        Path(read_star("tomograms.star").rows[1].half2_path or "").unlink()
+    capsys.readouterr()
+    assert isonet(f"isonet.py predict tomograms.star {model} -o out") == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and message in errors[0], errors
+    assert not Path("out").exists() or not list(Path("out").glob("*.mrc"))
+
+
+def test_a_failed_write_leaves_no_half_written_output(
+    trained: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from isonet2.predict.predictor import TilePredictor
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(TilePredictor, "_flush", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        run(["predict", "tomograms.star", str(trained), "-o", "out"])
+    assert list(Path("out").glob("*.mrc*")) == []
+    assert all(row.corrected_path is None for row in read_star("tomograms.star").rows)
+
+
+def test_demo_wiring_at_a_tiny_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(demo, "CPU_SIZE", demo.DemoSize([64, 64, 64], "unet-small", 32, 2, 1))
+    assert run(["demo", "-o", "d"]) == 0
+    out = capsys.readouterr().out
+    assert "FSC in wedge" in out and "slices_sim_01.png" in out
+    assert Path("d/slices_sim_02.png").stat().st_size > 0
+    assert len(Path("d/eval_corrected/evaluate.jsonl").read_text().splitlines()) == 2
