@@ -38,7 +38,6 @@ from isonet2.train.devices import autocast_dtype, select_devices
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass
 class PredictResult:
     """The written maps (and second maps of --model2) and the half-map FSC resolutions (Å)."""
