@@ -13,7 +13,8 @@ for extra in "" "--compile"; do
   timeout 150 python3 benchmarks/train_throughput.py --arch unet-medium --cube 96 --batch 4 \
     --method isonet2-n2n --ctf_mode network --mw_weight 200 $extra >> "$out/throughput.jsonl" 2>> "$out/throughput.err"
 done
-timeout 330 bash benchmarks/refine_quality.sh /tmp/quality 10 125 --ncpus 12 > "$out/quality.log" 2>&1
+timeout 330 bash benchmarks/refine_quality.sh /tmp/quality 10 125 --ncpus 12 --mw_weight 200 \
+  > "$out/quality.log" 2>&1
 cp /tmp/quality/eval_raw/evaluate.jsonl "$out/eval_raw.jsonl" 2>/dev/null
 cp /tmp/quality/eval_corrected/evaluate.jsonl "$out/eval_corrected.jsonl" 2>/dev/null
 cp /tmp/quality/refine/loss_full.png "$out/" 2>/dev/null

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Restoration quality on simulated data with known ground truth: simulate a cell-like project,
-# refine (isonet2-n2n, CTF network, mw_weight 200) on a fixed budget of subtomograms, predict,
-# and score raw and corrected maps against the ground truth with `isonet.py evaluate`.
+# refine (isonet2-n2n, CTF network) on a fixed budget of subtomograms, predict, and score raw
+# and corrected maps against the ground truth with `isonet.py evaluate`.
 #
-# Example (GPU machine):  bash benchmarks/refine_quality.sh work 10 125
-#   arguments: work folder, epochs, subtomograms per tomogram per epoch (2 tomograms)
+# Example (GPU machine):  bash benchmarks/refine_quality.sh work 10 125 --mw_weight 200
+#   arguments: work folder, epochs, subtomograms per tomogram per epoch (2 tomograms), then
+#   any further refine flags
 set -euo pipefail
 work=${1:-quality_run}; epochs=${2:-10}; per_tomo=${3:-125}; shift 3 || true
 mkdir -p "$work" && cd "$work"
@@ -18,7 +19,7 @@ for row in table.rows:
 write_star(table, "sim/tomograms.star")
 PY
 isonet.py evaluate --star sim/tomograms.star --column rlnTomoName --ground_truth sim/ground_truth -o eval_raw
-isonet.py refine sim/tomograms.star -o refine --CTF_mode network --mw_weight 200 \
+isonet.py refine sim/tomograms.star -o refine --CTF_mode network \
     --epochs "$epochs" --save_interval "$epochs" --gpuID 0 "$@"
 isonet.py predict sim/tomograms.star refine/network_isonet2-n2n_unet-medium_96_full.pt \
     --gpuID 0 --outputdir corrected
