@@ -55,8 +55,6 @@ def _load(path: str, device: torch.device) -> tuple[dict, torch.nn.Module]:
 def run(cfg: PredictConfig) -> PredictResult:
     """Predict the selected rows of the star and record the outputs in it."""
     device = select_devices(cfg.gpuID)[0]
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # one tile shape: let cuDNN pick kernels
     ckpt, model = _load(cfg.model, device)
     models = [model]
     if cfg.model2:

@@ -77,7 +77,8 @@ def _batches(
             for volume, stats in sources:
                 for first in range(0, len(plane), batch_size):
                     indices = [(row, iy, ix) for iy, ix in plane[first : first + batch_size]]
-                    tiles = torch.empty((len(indices), 1, cube, cube, cube), pin_memory=pin)
+                    # always a full batch (zeros after the last tile): one shape for the GPU
+                    tiles = torch.zeros((batch_size, 1, cube, cube, cube), pin_memory=pin)
                     starts = [
                         (int(grid.starts[0][iz]), int(grid.starts[1][iy]), int(grid.starts[2][ix]))
                         for iz, iy, ix in indices
