@@ -8,8 +8,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -167,3 +169,23 @@ def test_gpu_id_naming_a_missing_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     with pytest.raises(InputError, match="GPU 3 does not exist; this machine shows 1 GPU"):
         select_devices("3")
+
+
+def test_split_halves_with_predict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mrc_writer: Callable[..., Path]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(5)
+    signal = rng.standard_normal((40, 72, 40)).astype(np.float32)
+    for half in ("EVN", "ODD"):
+        noisy = signal + rng.standard_normal(signal.shape).astype(np.float32)
+        mrc_writer(tmp_path / half / f"t_{half}.mrc", noisy, 10.0)
+    assert run(["prepare_star", "-e", "EVN", "-o", "ODD", "--number_subtomos", "2"]) == 0
+    line = f"isonet.py refine tomograms.star -o s --split_halves True --with_predict True {FAST}"
+    assert isonet(line + " --batch_size 2 --with_preview False") == 0
+    for half in ("top", "bottom"):
+        assert load_checkpoint(f"s/network_isonet2-n2n_unet-small_32_{half}.pt")["epoch"] == 1
+    row = read_star("tomograms.star").rows[0]
+    assert row.corrected_path == "s/corrected/t_EVN_isonet2-n2n_unet-small.mrc"
+    assert Path("s/corrected/t_EVN_isonet2-n2n_unet-small_model2.mrc").is_file()
+    assert Path("s/corrected/t_EVN_fsc.png").stat().st_size > 0
