@@ -265,13 +265,44 @@ def wiener_filter_3d(
     if defocus_angstrom == 0:
         return torch.ones(_filter_shape(shape, rfft), dtype=torch.float32, device=device)
     s = _clamped_radial_frequency(shape, pixel_size_angstrom, rfft, device)
-    f = s * (2.0 * pixel_size_angstrom)
-    highpass = 1.0 - torch.cos(math.pi * torch.clamp(f / highpassnyquist, max=1.0))
-    snr = (
-        torch.exp(f * (-snrfalloff * 100.0 / pixel_size_angstrom)) * 10.0**deconvstrength * highpass
-        + 1e-6
+    response = wiener_1d(
+        s,
+        pixel_size_angstrom,
+        defocus_angstrom,
+        voltage_kv,
+        cs_mm,
+        amplitude_contrast,
+        snrfalloff,
+        deconvstrength,
+        highpassnyquist,
+        phase_flipped=phase_flipped,
     )
-    ctf = ctf_1d(s, defocus_angstrom, voltage_kv, cs_mm, amplitude_contrast)
+    return response.to(torch.float32)
+
+
+def wiener_1d(
+    s_per_angstrom: torch.Tensor,
+    pixel_size_angstrom: float,
+    defocus_angstrom: float,
+    voltage_kv: float,
+    cs_mm: float,
+    amplitude_contrast: float,
+    snrfalloff: float,
+    deconvstrength: float,
+    highpassnyquist: float,
+    *,
+    phase_flipped: bool = False,
+) -> torch.Tensor:
+    """The Wiener response W(s) of ALGORITHM §2 at frequencies s (1/Å, at most Nyquist).
+
+    Same dtype as `s_per_angstrom`; `wiener_filter_3d` evaluates it on a 3D grid, and
+    chunked deconvolution evaluates it slab by slab.
+    """
+    f = s_per_angstrom * (2.0 * pixel_size_angstrom)
+    highpass = 1.0 - torch.cos(math.pi * torch.clamp(f / highpassnyquist, max=1.0))
+    falloff = torch.exp(f * (-snrfalloff * 100.0 / pixel_size_angstrom))
+    snr = falloff * 10.0**deconvstrength * highpass + 1e-6
+    ctf = ctf_1d(s_per_angstrom, defocus_angstrom, voltage_kv, cs_mm, amplitude_contrast)
     if phase_flipped:
         ctf = ctf.abs()
-    return (ctf / (ctf * ctf + 1.0 / snr)).to(torch.float32)
+    return ctf / (ctf * ctf + 1.0 / snr)

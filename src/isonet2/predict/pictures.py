@@ -11,8 +11,6 @@ as a dark cone in XZ and fills in as training goes.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,6 +19,8 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+
+from isonet2.io.figures import save_figure
 
 _VIEWS = ("XY", "XZ", "YZ")
 
@@ -63,16 +63,7 @@ def save_slices_png(volumes: Mapping[str, Slices], path: Path) -> Path:
             _show(axes[r, c], image, f"{name} {view}")
             _show(axes[r, c + 3], log_power(image), f"{name} {view} power")
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(handle)
-    try:
-        figure.savefig(temp, dpi=80)
-        os.replace(temp, path)
-    finally:
-        plt.close(figure)
-        Path(temp).unlink(missing_ok=True)
-    return path
+    return save_figure(figure, path, dpi=80)
 
 
 def save_fsc_png(
@@ -90,13 +81,4 @@ def save_fsc_png(
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(handle)
-    try:
-        figure.savefig(temp, dpi=100)
-        os.replace(temp, path)
-    finally:
-        plt.close(figure)
-        Path(temp).unlink(missing_ok=True)
-    return path
+    return save_figure(figure, path, dpi=100)

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from isonet2.errors import InputError
-from isonet2.fourier.ctf import ctf_1d
+from isonet2.fourier.ctf import wiener_1d
 from isonet2.fourier.grids import frequency_indices
 
 logger = logging.getLogger(__name__)
@@ -95,20 +95,18 @@ class _Wiener:
 
     def response(self, s_per_angstrom: torch.Tensor) -> torch.Tensor:
         """W at spatial frequencies s (1/Å, at most Nyquist), same dtype as s."""
-        f = s_per_angstrom * (2.0 * self.pixel_size_angstrom)
-        highpass = 1.0 - torch.cos(math.pi * torch.clamp(f / self.highpassnyquist, max=1.0))
-        falloff = torch.exp(f * (-self.snrfalloff * 100.0 / self.pixel_size_angstrom))
-        snr = falloff * 10.0**self.deconvstrength * highpass + 1e-6
-        ctf = ctf_1d(
+        return wiener_1d(
             s_per_angstrom,
+            self.pixel_size_angstrom,
             self.defocus_angstrom,
             self.voltage_kv,
             self.cs_mm,
             self.amplitude_contrast,
+            self.snrfalloff,
+            self.deconvstrength,
+            self.highpassnyquist,
+            phase_flipped=self.phase_flipped,
         )
-        if self.phase_flipped:
-            ctf = ctf.abs()
-        return ctf / (ctf * ctf + 1.0 / snr)
 
     def rfft_filter(
         self, shape: tuple[int, ...], axis: int = 0, lo: int = 0, hi: int | None = None

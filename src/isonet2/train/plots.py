@@ -6,8 +6,6 @@ Example:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +13,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+
+from isonet2.io.figures import save_figure
 
 
 def plot_losses(history: Sequence[dict[str, float]], path: Path) -> None:
@@ -32,11 +32,4 @@ def plot_losses(history: Sequence[dict[str, float]], path: Path) -> None:
         axis.legend()
         axis.grid(alpha=0.3)
     figure.tight_layout()
-    handle, temp = tempfile.mkstemp(prefix=".loss.", suffix=".png", dir=path.parent)
-    os.close(handle)
-    try:
-        figure.savefig(temp, dpi=100)
-        os.replace(temp, path)
-    finally:
-        plt.close(figure)
-        Path(temp).unlink(missing_ok=True)
+    save_figure(figure, path, dpi=100)

@@ -1,0 +1,30 @@
+"""Matplotlib figures written as PNG files atomically (temp file + rename), then closed.
+
+Example:
+    figure, axis = plt.subplots()
+    axis.plot(x, y)
+    save_figure(figure, Path("01_test/loss_full.png"))
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def save_figure(figure: Any, path: Path, dpi: int = 100) -> Path:
+    """Save `figure` (a matplotlib Figure) to `path` atomically and close it; returns `path`."""
+    import matplotlib.pyplot as plt  # the caller chose the backend when it made the figure
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(handle)
+    try:
+        figure.savefig(temp, dpi=dpi)
+        os.replace(temp, path)
+    finally:
+        plt.close(figure)
+        Path(temp).unlink(missing_ok=True)
+    return path
