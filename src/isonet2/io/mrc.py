@@ -114,6 +114,9 @@ def _set_header(
     mrc.voxel_size = voxel_size_angstrom
     if origin_angstrom is not None:
         mrc.header.origin = origin_angstrom
+    # mrcfile stamps the creation time into label 0; clear it so equal data give equal bytes
+    mrc.header.label[:] = b""
+    mrc.header.nlabl = 0
 
 
 def write_volume(
