@@ -189,3 +189,17 @@ def test_split_halves_with_predict(
     assert row.corrected_path == "s/corrected/t_EVN_isonet2-n2n_unet-small.mrc"
     assert Path("s/corrected/t_EVN_isonet2-n2n_unet-small_model2.mrc").is_file()
     assert Path("s/corrected/t_EVN_fsc.png").stat().st_size > 0
+
+
+def test_out_of_gpu_memory_is_one_line_with_the_fix(
+    train_project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from isonet2.train import trainer
+
+    def out_of_memory(*args: object) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(trainer, "_train", out_of_memory)
+    assert isonet(f"isonet.py refine tomograms.star {FAST}") == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "lower --batch_size" in errors[0], errors

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import sys
 import time
 from collections.abc import Callable
@@ -139,6 +138,11 @@ def train(spec: TrainSpec, tomoset: TomogramSet, device: torch.device) -> TrainR
     handler = _file_logger(spec)
     try:
         return _train(spec, tomoset, device)
+    except torch.cuda.OutOfMemoryError:
+        raise InputError(
+            f"{device} ran out of memory training {spec.arch} on {spec.batch_size} cubes of "
+            f"{spec.cube_size}³; lower --batch_size (and raise --acc_batches) or --cube_size"
+        ) from None
     finally:
         if handler is not None:
             logging.getLogger("isonet2").removeHandler(handler)
@@ -240,7 +244,7 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, device: torch.device) -> Train
                 base_loss,
             )
             if not torch.isfinite(terms.total):
-                raise RuntimeError(
+                raise InputError(
                     f"the loss became {terms.total.item()} at epoch {epoch + 1}, batch {i + 1}; "
                     "try a lower --learning_rate or --mixed_precision False"
                 )
@@ -299,11 +303,6 @@ def _save(
     history: list[dict[str, float]],
     path: Path,
 ) -> None:
-    physics = {
-        key: value
-        for key, value in dataclasses.asdict(spec.settings).items()
-        if not (isinstance(value, float) and math.isnan(value))
-    }
     save_checkpoint(
         path,
         model_state=model.state_dict(),
@@ -311,12 +310,13 @@ def _save(
         arch_kwargs=architecture_kwargs(spec.arch),
         cube_size=spec.cube_size,
         method=spec.settings.method,
-        physics=physics,
+        physics=dataclasses.asdict(spec.settings),
         normalisation=dict(NORMALISATION),
         config=spec.config,
         epoch=epoch,
         optimizer_state=optimizer.state_dict(),
-        scheduler_state={"step": epoch},
+        # the learning rate is a pure function of the step (schedule.py): epochs done is enough
+        scheduler_state={"epochs_done": epoch, "schedule": "cosine"},
         scaler_state=scaler.state_dict() if scaler.is_enabled() else None,
         metrics={"history": history},
     )
