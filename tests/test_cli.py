@@ -86,6 +86,13 @@ def test_bad_values_give_one_line(words: list[str], message: str) -> None:
     assert "\n" not in str(caught.value)
 
 
+def test_missing_required_value_names_the_flag_and_its_slot(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run(["predict", "tomograms.star"]) == 2
+    assert "--model is required (or as argument 2 after the command)" in capsys.readouterr().err
+
+
 def test_run_exit_codes_and_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["prepare_star", "tomos", "--bogus", "1"]) == 2
     err = capsys.readouterr().err

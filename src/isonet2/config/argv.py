@@ -110,7 +110,7 @@ def _convert(info: FieldInfo, text: str) -> Any:
 def _unknown(command: str, flag: str, table: dict[str, str]) -> UsageError:
     options = {normalise_flag(name): name for name in table.values()}
     options.update({key: table[key] for key in table})
-    close = difflib.get_close_matches(normalise_flag(flag), list(options), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(normalise_flag(flag), list(options), n=1, cutoff=0.75)
     hint = f"; did you mean --{table[close[0]]}?" if close else f"; see isonet.py {command} -h"
     return UsageError(f"unknown flag {flag}{hint}")
 
@@ -173,6 +173,10 @@ def validation_message(model: type[CommandConfig], error: ValidationError) -> st
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if field is None:
         return message
+    if first.get("type") == "missing":
+        slot = _extra(model.model_fields[field]).get("positional")
+        where = "" if slot is None else f" (or as argument {slot + 1} after the command)"
+        return f"--{field} is required{where}; see isonet.py {model.command} -h"
     given = first.get("input")
     shown = f" {given!r}" if isinstance(given, str | int | float) else ""
     return f"--{field}{shown}: {message}"
