@@ -33,10 +33,16 @@ class TrainingConfig(CommandConfig):
     )
     gpuID: str | None = param(
         None,
-        'GPUs to use, e.g. "0" or "0,1"; all visible GPUs when not given; CPU when none exists',
+        'GPUs to use, e.g. "0" or "0,1" (one data-parallel training process each); all visible '
+        "GPUs when not given; CPU when none exists",
         aliases=("gpu_id", "gpus"),
     )
     ncpus: int = param(4, "data-loading worker processes", aliases=("ncpu",), ge=0)
+    cpu_workers: int = param(
+        1,
+        "processes for data-parallel training on the CPU (gloo); for testing and CPU clusters",
+        ge=1,
+    )
     arch: Literal["unet-small", "unet-medium", "unet-large"] = param(
         "unet-medium", "network architecture (capacity and GPU memory grow small -> large)"
     )

@@ -5,6 +5,7 @@ Example:
 
 The network learns to predict one half from the other; with --CTF_mode network or wiener it
 also corrects the CTF. Rerunning into the same output folder resumes an unfinished run.
+With --gpuID 0,1 (or --cpu_workers 2 on the CPU) one data-parallel worker trains per GPU.
 """
 
 from __future__ import annotations
@@ -12,12 +13,21 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import torch
+
 from isonet2.config import DenoiseConfig, PredictConfig
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import read_star
 from isonet2.pipeline import predict
 from isonet2.pipeline.training import Previewer, make_spec, open_for_method, target_settings
 from isonet2.train.devices import select_devices
+from isonet2.train.distributed import (
+    init_from_env,
+    is_main_process,
+    run_workers,
+    shutdown,
+    worker_count,
+)
 from isonet2.train.trainer import TrainResult, train
 
 logger = logging.getLogger(__name__)
@@ -26,24 +36,16 @@ logger = logging.getLogger(__name__)
 def run(cfg: DenoiseConfig) -> TrainResult:
     """Train the denoiser; optionally predict every tomogram after."""
     output_dir = Path(cfg.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    write_run_config(cfg, output_dir / "denoise_config.json")
-    table = read_star(cfg.star_file)
-    tomoset = open_for_method(table, "n2n", None, cfg.cube_size)
+    main = is_main_process()
+    if main:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        write_run_config(cfg, output_dir / "denoise_config.json")
     devices = select_devices(cfg.gpuID)
-    if len(devices) > 1:
-        logger.warning("training on several GPUs is not available yet; using %s", devices[0])
-    device = devices[0]
-    settings = target_settings(cfg, "n2n")
-    preview = (
-        Previewer(
-            table, cfg.prev_tomo_idx, settings, cfg.cube_size, device, output_dir / "preview", None
-        )
-        if cfg.with_preview
-        else None
+    config = cfg.model_dump(mode="json")
+    result: TrainResult = run_workers(
+        train_worker, worker_count(devices, cfg.cpu_workers), (config, devices)
     )
-    result = train(make_spec(cfg, "n2n", settings, devices=1, preview=preview), tomoset, device)
-    if cfg.with_predict:
+    if cfg.with_predict and main:
         predict.run(
             PredictConfig(
                 star_file=cfg.star_file,
@@ -53,3 +55,30 @@ def run(cfg: DenoiseConfig) -> TrainResult:
             )
         )
     return result
+
+
+def train_worker(config: dict[str, object], devices: list[torch.device]) -> TrainResult:
+    """One data-parallel worker (or the only process): train on its share of the cubes."""
+    cfg = DenoiseConfig.model_validate(config)
+    context = init_from_env(devices)
+    try:
+        table = read_star(cfg.star_file)
+        tomoset = open_for_method(table, "n2n", None, cfg.cube_size)
+        settings = target_settings(cfg, "n2n")
+        preview = (
+            Previewer(
+                table,
+                cfg.prev_tomo_idx,
+                settings,
+                cfg.cube_size,
+                context.device,
+                Path(cfg.output_dir) / "preview",
+                None,
+            )
+            if cfg.with_preview and context.is_main
+            else None
+        )
+        spec = make_spec(cfg, "n2n", settings, devices=context.world_size, preview=preview)
+        return train(spec, tomoset, context)
+    finally:
+        shutdown(context)

@@ -6,6 +6,8 @@ Example:
 Method auto: even/odd halves -> isonet2-n2n; full maps only -> isonet2; both -> isonet2-n2n
 unless --noise_level > 0 asks for the single-map recipe; --input_column or --with_deconv
 train single maps. Rerunning into the same output folder resumes an unfinished run.
+With --gpuID 0,1 (or --cpu_workers 2 on the CPU) one data-parallel worker trains per GPU; the
+command also runs as the workers of an outer torchrun.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
 
 from isonet2.config import DeconvConfig, MakeMaskConfig, PredictConfig, RefineConfig
 from isonet2.errors import InputError
@@ -27,6 +31,14 @@ from isonet2.pipeline.training import (
     target_settings,
 )
 from isonet2.train.devices import select_devices
+from isonet2.train.distributed import (
+    DistributedContext,
+    init_from_env,
+    is_main_process,
+    run_workers,
+    shutdown,
+    worker_count,
+)
 from isonet2.train.trainer import TrainResult, train
 
 logger = logging.getLogger(__name__)
@@ -69,10 +81,12 @@ def resolve_method(cfg: RefineConfig, table: StarTable) -> Method:
 
 def run(cfg: RefineConfig) -> RefineResult:
     """Train one network (two with --split_halves); optionally predict every tomogram after."""
-    output_dir = Path(cfg.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    write_run_config(cfg, output_dir / "refine_config.json")
-    if cfg.with_deconv:
+    main = is_main_process()  # under an outer torchrun only rank 0 writes and preprocesses
+    if main:
+        output_dir = Path(cfg.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        write_run_config(cfg, output_dir / "refine_config.json")
+    if main and cfg.with_deconv:
         deconv.run(
             DeconvConfig(
                 star_file=cfg.star_file,
@@ -83,14 +97,42 @@ def run(cfg: RefineConfig) -> RefineResult:
             )
         )
         make_mask.run(MakeMaskConfig(star_file=cfg.star_file))
+    if cfg.with_deconv:
         cfg = cfg.model_copy(update={"input_column": DECONV_COLUMN})
+    devices = select_devices(cfg.gpuID)
+    config = cfg.model_dump(mode="json")
+    result: RefineResult = run_workers(
+        train_worker, worker_count(devices, cfg.cpu_workers), (config, devices)
+    )
+    if cfg.with_predict and main:
+        predict.run(
+            PredictConfig(
+                star_file=cfg.star_file,
+                model=str(result.checkpoints[0]),
+                model2=str(result.checkpoints[1]) if cfg.split_halves else None,
+                output_dir=str(Path(cfg.output_dir) / "corrected"),
+                gpuID=cfg.gpuID,
+                input_column=cfg.input_column,
+            )
+        )
+    return result
+
+
+def train_worker(config: dict[str, object], devices: list[torch.device]) -> RefineResult:
+    """One data-parallel worker (or the only process): train on its share of the cubes."""
+    cfg = RefineConfig.model_validate(config)
+    context = init_from_env(devices)
+    try:
+        return _train(cfg, context)
+    finally:
+        shutdown(context)
+
+
+def _train(cfg: RefineConfig, context: DistributedContext) -> RefineResult:
     table = read_star(cfg.star_file)
     method = resolve_method(cfg, table)
     tomoset = open_for_method(table, method, cfg.input_column, cfg.cube_size)
-    devices = select_devices(cfg.gpuID)
-    if len(devices) > 1:
-        logger.warning("training on several GPUs is not available yet; using %s", devices[0])
-    device = devices[0]
+    device = context.device
     settings = target_settings(
         cfg,
         method,
@@ -111,36 +153,25 @@ def run(cfg: RefineConfig) -> RefineResult:
                 settings,
                 cfg.cube_size,
                 device,
-                output_dir / "preview",
+                Path(cfg.output_dir) / "preview",
                 cfg.input_column,
                 tag="" if y_half is None else f"_{suffix}",
             )
-            if cfg.with_preview
+            if cfg.with_preview and context.is_main
             else None
         )
         spec = make_spec(
             cfg,
             method,
             settings,
-            devices=1,
+            devices=context.world_size,
             noise_levels=list(cfg.noise_level),
             noise_start_epochs=list(cfg.noise_start_iter),
             y_half=y_half,
             suffix=suffix,
             preview=preview,
         )
-        run_result = train(spec, tomoset, device)
+        run_result = train(spec, tomoset, context)
         result.runs.append(run_result)
         result.checkpoints.append(run_result.checkpoint)
-    if cfg.with_predict:
-        predict.run(
-            PredictConfig(
-                star_file=cfg.star_file,
-                model=str(result.checkpoints[0]),
-                model2=str(result.checkpoints[1]) if cfg.split_halves else None,
-                output_dir=str(output_dir / "corrected"),
-                gpuID=cfg.gpuID,
-                input_column=cfg.input_column,
-            )
-        )
     return result

@@ -1,13 +1,16 @@
 """The training loop of refine and denoise, read top to bottom.
 
 Example:
-    result = train(spec, tomoset, device)       # spec: TrainSpec, tomoset: data.TomogramSet
+    result = train(spec, tomoset, init_from_env([device]))   # spec: TrainSpec
     print(result.checkpoint)                    # .../network_isonet2-n2n_unet-medium_96_full.pt
 
 setup -> model / optimizer / resume -> loop (lr, batch, target strategy, forward, loss, step)
 -> checkpoint and log. Method and CTF-mode differences live in the target strategy chosen
 once before the loop. The latest checkpoint is rewritten atomically after every epoch, so a
 run killed at any moment resumes from its last finished epoch and trains every requested one.
+With several processes (train/distributed.py) each trains a DistributedDataParallel copy on
+its own centres with batch_size / world_size cubes a batch; only rank 0 writes files, and the
+checkpoint is the single-process one, so a run resumes with any number of processes.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from isonet2.data.batches import CubeDataset, make_loader
@@ -33,6 +38,7 @@ from isonet2.nn.registry import architecture_kwargs, build_model, check_cube_siz
 from isonet2.targets.settings import TargetSettings, TomogramPhysics
 from isonet2.targets.strategy import make_strategy
 from isonet2.train.devices import autocast_dtype
+from isonet2.train.distributed import DistributedContext
 from isonet2.train.losses import get_base_loss, masked_loss
 from isonet2.train.plots import plot_losses
 from isonet2.train.schedule import cosine_learning_rate, noise_level_at
@@ -131,17 +137,20 @@ def _check_compatible(ckpt: dict[str, Any], spec: TrainSpec, source: str) -> Non
             )
 
 
-def train(spec: TrainSpec, tomoset: TomogramSet, device: torch.device) -> TrainResult:
+def train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -> TrainResult:
     """Train one network on `tomoset` per `spec`; returns the final checkpoint's path."""
     # ---- setup
-    spec.output_dir.mkdir(parents=True, exist_ok=True)
-    handler = _file_logger(spec)
+    handler = None
+    if context.is_main:
+        spec.output_dir.mkdir(parents=True, exist_ok=True)
+        handler = _file_logger(spec)
     try:
-        return _train(spec, tomoset, device)
+        return _train(spec, tomoset, context)
     except torch.cuda.OutOfMemoryError:
         raise InputError(
-            f"{device} ran out of memory training {spec.arch} on {spec.batch_size} cubes of "
-            f"{spec.cube_size}³; lower --batch_size (and raise --acc_batches) or --cube_size"
+            f"{context.device} ran out of memory training {spec.arch} on {spec.batch_size} "
+            f"cubes of {spec.cube_size}³; lower --batch_size (and raise --acc_batches) or "
+            "--cube_size"
         ) from None
     finally:
         if handler is not None:
@@ -149,32 +158,53 @@ def train(spec: TrainSpec, tomoset: TomogramSet, device: torch.device) -> TrainR
             handler.close()
 
 
-def _train(spec: TrainSpec, tomoset: TomogramSet, device: torch.device) -> TrainResult:
+def _local_batch_size(spec: TrainSpec, world_size: int) -> int:
+    """Cubes per batch on each process: the global batch split evenly."""
+    if spec.batch_size % world_size:
+        raise InputError(
+            f"--batch_size {spec.batch_size} does not split evenly over {world_size} processes; "
+            f"use a multiple of {world_size}"
+        )
+    return spec.batch_size // world_size
+
+
+def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -> TrainResult:
     check_cube_size(spec.arch, spec.cube_size)
+    device, world_size = context.device, context.world_size
     torch.manual_seed(spec.seed)
     amp = autocast_dtype(device, spec.mixed_precision)
     base_loss = get_base_loss(spec.loss_func)
-    sampler = SubtomogramSampler(tomoset, spec.cube_size, seed=spec.seed, y_half=spec.y_half)
-    steps_per_epoch = len(sampler) // spec.batch_size // spec.acc_batches
+    batch_size = _local_batch_size(spec, world_size)
+    sampler = SubtomogramSampler(
+        tomoset,
+        spec.cube_size,
+        seed=spec.seed,
+        rank=context.rank,
+        world_size=world_size,
+        y_half=spec.y_half,
+    )
+    steps_per_epoch = len(sampler) // batch_size // spec.acc_batches
     if steps_per_epoch < 1:
         raise InputError(
-            f"an epoch has {len(sampler)} subtomograms, fewer than one step of "
+            f"an epoch has {len(sampler) * world_size} subtomograms, fewer than one step of "
             f"{spec.batch_size * spec.acc_batches}; raise rlnNumberSubtomo or lower --batch_size"
         )
     total_steps = spec.epochs * steps_per_epoch
 
     # ---- model, optimizer, resume
-    model = build_model(spec.arch).to(device)
+    net = build_model(spec.arch).to(device)  # unwrapped: what checkpoints and previews see
+    if world_size > 1 and device.type == "cuda":  # on the CPU (no SyncBatchNorm there) rank 0's
+        net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)  # statistics are broadcast
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed cube shapes: let cuDNN pick kernels
-        model = model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=spec.learning_rate)
+        net = net.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+    optimizer = torch.optim.AdamW(net.parameters(), lr=spec.learning_rate)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     start_epoch, history = 0, []
     if spec.resume and spec.latest_path.exists():
         ckpt = load_checkpoint(spec.latest_path)
         _check_compatible(ckpt, spec, str(spec.latest_path))
-        model.load_state_dict(ckpt["model_state"])
+        net.load_state_dict(ckpt["model_state"])
         if ckpt.get("optimizer_state"):
             optimizer.load_state_dict(ckpt["optimizer_state"])
         if ckpt.get("scaler_state"):
@@ -185,15 +215,18 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, device: torch.device) -> Train
     elif spec.pretrained_model:
         ckpt = load_checkpoint(spec.pretrained_model)
         _check_compatible(ckpt, spec, spec.pretrained_model)
-        model.load_state_dict(ckpt["model_state"])
+        net.load_state_dict(ckpt["model_state"])
         logger.info("starting from the weights of %s", spec.pretrained_model)
+    model: torch.nn.Module = net
+    if world_size > 1:
+        model = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
     strategy = make_strategy(spec.settings, physics_of(tomoset), spec.cube_size, device)
     logger.info(
         "training %s (%s, cube %d) on %s: %d epochs x %d steps of %d subtomograms%s",
         spec.settings.method,
         spec.arch,
         spec.cube_size,
-        device,
+        device if world_size == 1 else f"{world_size} x {device.type}",
         spec.epochs,
         steps_per_epoch,
         spec.batch_size * spec.acc_batches,
@@ -207,11 +240,13 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, device: torch.device) -> Train
         dataset = CubeDataset(tomoset, sampler.centres(epoch), seed=spec.seed, epoch=epoch)
         loader = make_loader(
             dataset,
-            spec.batch_size,
+            batch_size,
             num_workers=spec.num_workers,
             pin_memory=device.type == "cuda",
         )
-        generator = torch.Generator().manual_seed(spec.seed * 100_003 + epoch)
+        generator = torch.Generator().manual_seed(
+            (spec.seed * 100_003 + epoch) * world_size + context.rank
+        )
         model.train()
         sums = {"loss": 0.0, "n2n_loss": 0.0, "mw_loss": 0.0}
         count, started = 0, time.perf_counter()
@@ -221,6 +256,7 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, device: torch.device) -> Train
             desc=f"epoch {epoch + 1}/{spec.epochs}",
             unit="batch",
             mininterval=1.0 if sys.stderr.isatty() else 30.0,
+            disable=not context.is_main,
         )
         for i, batch in enumerate(bar):
             if i >= steps_per_epoch * spec.acc_batches:
@@ -232,7 +268,7 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, device: torch.device) -> Train
                 )
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                example = epoch_strategy.prepare(batch, model, generator)
+                example = epoch_strategy.prepare(batch, net, generator)
                 output = model(example.inputs)
             prediction = example.network_output(output).float()
             terms = masked_loss(
@@ -262,36 +298,57 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, device: torch.device) -> Train
 
         # ---- checkpoint and log
         seconds = time.perf_counter() - started
+        if world_size > 1:  # every rank's mean loss, weighted by its batches
+            totals = torch.tensor(  # on the device: NCCL reduces only CUDA tensors
+                [*sums.values(), float(count)], dtype=torch.float64, device=device
+            )
+            dist.all_reduce(totals)
+            sums = dict(zip(sums, totals[:-1].tolist(), strict=True))
+            count = int(totals[-1])
         record = {k: v / max(count, 1) for k, v in sums.items()}
         record.update(
             epoch=float(epoch + 1),
             seconds=seconds,
-            subtomos_per_s=count * spec.batch_size / seconds,
+            subtomos_per_s=count * batch_size / seconds,
             learning_rate=float(optimizer.param_groups[0]["lr"]),
             noise_level=level,
         )
         history.append(record)
-        _save(spec, model, optimizer, scaler, epoch + 1, history, spec.latest_path)
-        if (epoch + 1) % spec.save_interval == 0:
-            _save(spec, model, optimizer, scaler, epoch + 1, history, spec.epoch_path(epoch + 1))
-        plot_losses(history, spec.output_dir / "loss_full.png")
-        logger.info(
-            "epoch %d/%d  loss %.5g  n2n %.5g  mw %.5g  lr %.3g  %.1f subtomos/s",
-            epoch + 1,
-            spec.epochs,
-            record["loss"],
-            record["n2n_loss"],
-            record["mw_loss"],
-            record["learning_rate"],
-            record["subtomos_per_s"],
-        )
-        if spec.preview is not None and (
-            (epoch + 1) % spec.save_interval == 0 or epoch + 1 == spec.epochs
-        ):
-            spec.preview(epoch + 1, model)
+        if context.is_main:
+            _report(spec, net, optimizer, scaler, epoch + 1, history)
+        if world_size > 1:  # the others wait until rank 0's checkpoint of this epoch is on disk
+            dist.barrier()
     if start_epoch >= spec.epochs:
         logger.info("%s already holds all %d epochs", spec.latest_path, spec.epochs)
     return TrainResult(spec.latest_path, history, spec.epochs)
+
+
+def _report(
+    spec: TrainSpec,
+    net: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    epoch: int,
+    history: list[dict[str, float]],
+) -> None:
+    """Rank 0's end of an epoch: checkpoint(s), loss plot, log line, preview."""
+    record = history[-1]
+    _save(spec, net, optimizer, scaler, epoch, history, spec.latest_path)
+    if epoch % spec.save_interval == 0:
+        _save(spec, net, optimizer, scaler, epoch, history, spec.epoch_path(epoch))
+    plot_losses(history, spec.output_dir / "loss_full.png")
+    logger.info(
+        "epoch %d/%d  loss %.5g  n2n %.5g  mw %.5g  lr %.3g  %.1f subtomos/s",
+        epoch,
+        spec.epochs,
+        record["loss"],
+        record["n2n_loss"],
+        record["mw_loss"],
+        record["learning_rate"],
+        record["subtomos_per_s"],
+    )
+    if spec.preview is not None and (epoch % spec.save_interval == 0 or epoch == spec.epochs):
+        spec.preview(epoch, net)
 
 
 def _save(

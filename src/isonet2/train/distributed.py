@@ -1,0 +1,186 @@
+"""Data-parallel processes: torchrun's environment in, one context per process out.
+
+Example:
+    result = run_workers(entry, 2, (config_dump,))   # 2 workers, or joins an outer torchrun
+    # inside entry(config_dump):
+    context = init_from_env(devices)                  # rank, world_size, device, is_main
+    try:
+        ...                                           # files written only where context.is_main
+    finally:
+        shutdown(context)
+
+The launch model is torchrun's: every worker reads RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and
+MASTER_PORT and joins one process group (NCCL on GPUs, gloo on the CPU). A command started
+under torchrun (WORLD_SIZE set) is one of its workers; otherwise `run_workers` starts the workers
+itself through torch's elastic launcher on a free local port, so nobody has to type torchrun.
+A worker that fails stops the others and ends the launch in one InputError line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.distributed.elastic.multiprocessing.api import DefaultLogsSpecs
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ErrorHandler
+from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+from isonet2.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+MONITOR_INTERVAL_S = 0.5
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """Where this process stands among the data-parallel workers."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the one process that writes files, logs progress and returns the result."""
+        return self.rank == 0
+
+
+def under_torchrun() -> bool:
+    """True inside a worker of torchrun or of `run_workers` (WORLD_SIZE is set)."""
+    return "WORLD_SIZE" in os.environ
+
+
+def is_main_process() -> bool:
+    """True outside any launch and on rank 0 of one."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def worker_count(devices: list[torch.device], cpu_workers: int) -> int:
+    """Processes to train with: one per GPU, or `cpu_workers` on the CPU."""
+    return len(devices) if devices[0].type == "cuda" else cpu_workers
+
+
+def init_from_env(devices: list[torch.device]) -> DistributedContext:
+    """This process's context from torchrun's variables; one process when WORLD_SIZE is unset.
+
+    Worker LOCAL_RANK computes on devices[LOCAL_RANK] (GPUs), or on the CPU.
+    """
+    if not under_torchrun():
+        return DistributedContext(0, 1, 0, devices[0])
+    rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = devices[0]
+    if device.type == "cuda":
+        if local_rank >= len(devices):
+            raise InputError(
+                f"worker {local_rank} has no GPU of its own: only {len(devices)} are selected; "
+                "start as many workers per node as --gpuID lists"
+            )
+        device = devices[local_rank]
+        torch.cuda.set_device(device)
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return DistributedContext(rank, world_size, local_rank, device)
+
+
+def shutdown(context: DistributedContext) -> None:
+    """Leave the process group, if this process joined one."""
+    if context.world_size > 1 and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that the system says is free now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def run_workers(entry: Callable[..., Any], nprocs: int, args: tuple[Any, ...]) -> Any:
+    """entry(*args) in this process (one worker, or under torchrun), else in `nprocs` workers."""
+    if nprocs == 1 or under_torchrun():
+        return entry(*args)
+    return launch_workers(entry, nprocs, args)
+
+
+def launch_workers(entry: Callable[..., Any], nprocs: int, args: tuple[Any, ...]) -> Any:
+    """Start `nprocs` local workers running entry(*args); rank 0's return value.
+
+    `entry` must be a module-level function (workers are spawned). Any failing worker stops the
+    others and raises InputError naming the rank and its error.
+    """
+    logger.info("starting %d data-parallel workers", nprocs)
+    level = logging.getLogger("isonet2").getEffectiveLevel()
+    # the launcher's own log repeats a failure as a traceback; the InputError below says it
+    elastic_log = logging.getLogger("torch.distributed.elastic")
+    elastic_level = elastic_log.level
+    elastic_log.setLevel(logging.CRITICAL)
+    with tempfile.TemporaryDirectory(prefix="isonet2-workers-") as log_dir:
+        config = LaunchConfig(
+            min_nodes=1,
+            max_nodes=1,
+            nproc_per_node=nprocs,
+            rdzv_backend="c10d",
+            rdzv_endpoint=f"127.0.0.1:{free_port()}",
+            run_id=f"isonet2-{uuid.uuid4().hex[:12]}",
+            max_restarts=0,
+            monitor_interval=MONITOR_INTERVAL_S,
+            logs_specs=DefaultLogsSpecs(log_dir=log_dir),
+        )
+        try:
+            returned = elastic_launch(config, _worker)(entry, level, *args)
+        except ChildFailedError as failed:
+            rank, reason = _root_cause(failed, Path(log_dir))
+            raise InputError(f"worker {rank} failed: {reason}") from None
+        finally:
+            elastic_log.setLevel(elastic_level)
+    return returned[0]
+
+
+def _root_cause(failed: ChildFailedError, log_dir: Path) -> tuple[int, str]:
+    """The worker to blame and its message: an InputError first, else the earliest error.
+
+    Every worker's error lands in log_dir/<run>/attempt_0/<rank>/error.json; the launcher
+    itself reports only the first worker it saw exit, often one that lost its peer.
+    """
+    causes = []
+    for path in log_dir.glob("*/attempt_*/*/error.json"):
+        message = json.loads(path.read_text())["message"]
+        text = str(message.get("message", "") if isinstance(message, dict) else message)
+        causes.append((path.stat().st_mtime_ns, int(path.parent.name), text))
+    for rank, failure in failed.failures.items():
+        causes.append((sys.maxsize, rank, f"exit code {failure.exitcode}"))
+    prefix = "InputError: "
+    _, rank, text = min(causes, key=lambda cause: (not cause[2].startswith(prefix), *cause[:2]))
+    return rank, text.removeprefix(prefix)
+
+
+def _worker(entry: Callable[..., Any], level: int, *args: Any) -> Any:
+    """One spawned worker: isonet2 logging to stderr (rank 0 only), then entry(*args).
+
+    An InputError is recorded for the launcher and ends the worker without a traceback.
+    """
+    package = logging.getLogger("isonet2")
+    package.setLevel(level if is_main_process() else logging.WARNING)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    package.addHandler(handler)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["LOCAL_WORLD_SIZE"])))
+    try:
+        return entry(*args)
+    except InputError as error:
+        ErrorHandler().record_exception(error)
+        raise SystemExit(1) from None

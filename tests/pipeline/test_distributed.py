@@ -1,0 +1,104 @@
+"""Data-parallel training on the CPU (gloo, 2 workers): disjoint data, one checkpoint, clean exits."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+
+from isonet2.cli import run
+from isonet2.data.sampler import SubtomogramSampler
+from isonet2.errors import InputError
+from isonet2.io.checkpoint import load_checkpoint
+from isonet2.io.star import read_star
+from isonet2.pipeline.training import open_for_method
+from isonet2.train.distributed import init_from_env, launch_workers, shutdown
+
+SMALL = "--cube_size 32 --arch unet-small --ncpus 0 --with_preview False"
+CHECKPOINT = "network_isonet2-n2n_unet-small_32_full.pt"
+
+
+def refine(out: str, extra: str) -> int:
+    return run(shlex.split(f"refine tomograms.star -o {out} {SMALL} {extra}"))
+
+
+def child_processes() -> list[str]:
+    """Command lines of this process's live children, but Python's resource tracker.
+
+    The tracker (started once by any spawn) belongs to this interpreter, not to a launch.
+    """
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = stat.read_text().rsplit(")", 1)[1].split()[1]
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError):
+            continue
+        if int(parent) == os.getpid() and "resource_tracker" not in command:
+            found.append(command)
+    return found + [str(p) for p in multiprocessing.active_children()]
+
+
+def test_ranks_draw_disjoint_centres_covering_the_epoch(train_project: Path) -> None:
+    tomoset = open_for_method(read_star("tomograms.star"), "n2n", None, 32)
+    ranks = [SubtomogramSampler(tomoset, 32, seed=3, rank=r, world_size=2) for r in range(2)]
+    for epoch in range(2):
+        everything = ranks[0].epoch_centres(epoch)
+        mine, theirs = (sampler.centres(epoch) for sampler in ranks)
+        assert len(mine) == len(theirs) == len(everything) // 2 == len(ranks[0])
+        together = np.empty_like(everything)
+        together[0::2], together[1::2] = mine, theirs
+        np.testing.assert_array_equal(together, everything)  # each centre on exactly one rank
+
+
+def test_two_cpu_workers_write_the_single_process_checkpoint_and_resume_alone(
+    train_project: Path,
+) -> None:
+    assert refine("single", "--epochs 1") == 0
+    assert refine("pair", "--epochs 1 --cpu_workers 2") == 0
+    assert child_processes() == []
+    single = load_checkpoint(train_project / "single" / CHECKPOINT)
+    pair = load_checkpoint(train_project / "pair" / CHECKPOINT)
+    assert pair["epoch"] == single["epoch"] == 1
+    assert pair["model_state"].keys() == single["model_state"].keys()
+    assert pair["config"]["cpu_workers"] == 2 and pair["arch"] == single["arch"]
+    assert len(pair["metrics"]["history"]) == 1
+    written = {path.name for path in (train_project / "pair").iterdir()}
+    assert written == {CHECKPOINT, "log.txt", "loss_full.png", "refine_config.json"}
+    # the checkpoint holds no rank state: one process carries on where two stopped
+    assert refine("pair", "--epochs 2") == 0
+    resumed = load_checkpoint(train_project / "pair" / CHECKPOINT)
+    assert resumed["epoch"] == 2
+    assert [int(h["epoch"]) for h in resumed["metrics"]["history"]] == [1, 2]
+
+
+def test_a_batch_that_does_not_split_over_the_workers_is_one_line(
+    train_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert refine("odd", "--epochs 1 --cpu_workers 2 --batch_size 3") == 1
+    assert child_processes() == []
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "does not split evenly over 2 processes" in errors[0], errors
+
+
+def fail_on_rank_one() -> None:
+    """A worker whose rank 1 fails while rank 0 waits for it in a collective."""
+    context = init_from_env([torch.device("cpu")])
+    try:
+        if context.rank == 1:
+            raise InputError("rank one cannot read its share")
+        dist.barrier()
+    finally:
+        shutdown(context)
+
+
+def test_one_failing_rank_stops_the_launch_with_its_message() -> None:
+    with pytest.raises(InputError, match=r"^worker 1 failed: rank one cannot read its share$"):
+        launch_workers(fail_on_rank_one, 2, ())
+    assert child_processes() == []
