@@ -19,14 +19,16 @@ from isonet2.config import DenoiseConfig, PredictConfig
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import read_star
 from isonet2.pipeline import predict
-from isonet2.pipeline.training import Previewer, make_spec, open_for_method, target_settings
-from isonet2.train.devices import select_devices
+from isonet2.pipeline.training import (
+    launch,
+    make_spec,
+    open_for_method,
+    previewer_for,
+    target_settings,
+    worker_context,
+)
 from isonet2.train.distributed import (
-    init_from_env,
     is_main_process,
-    run_workers,
-    shutdown,
-    worker_count,
 )
 from isonet2.train.trainer import TrainResult, train
 
@@ -40,11 +42,7 @@ def run(cfg: DenoiseConfig) -> TrainResult:
     if main:
         output_dir.mkdir(parents=True, exist_ok=True)
         write_run_config(cfg, output_dir / "denoise_config.json")
-    devices = select_devices(cfg.gpuID)
-    config = cfg.model_dump(mode="json")
-    result: TrainResult = run_workers(
-        train_worker, worker_count(devices, cfg.cpu_workers), (config, devices)
-    )
+    result = launch(cfg, train_worker)
     if cfg.with_predict and main:
         predict.run(
             PredictConfig(
@@ -60,25 +58,10 @@ def run(cfg: DenoiseConfig) -> TrainResult:
 def train_worker(config: dict[str, object], devices: list[torch.device]) -> TrainResult:
     """One data-parallel worker (or the only process): train on its share of the cubes."""
     cfg = DenoiseConfig.model_validate(config)
-    context = init_from_env(devices)
-    try:
+    with worker_context(devices) as context:
         table = read_star(cfg.star_file)
         tomoset = open_for_method(table, "n2n", None, cfg.cube_size)
         settings = target_settings(cfg, "n2n")
-        preview = (
-            Previewer(
-                table,
-                cfg.prev_tomo_idx,
-                settings,
-                cfg.cube_size,
-                context.device,
-                Path(cfg.output_dir) / "preview",
-                None,
-            )
-            if cfg.with_preview and context.is_main
-            else None
-        )
+        preview = previewer_for(cfg, table, settings, context, None)
         spec = make_spec(cfg, "n2n", settings, devices=context.world_size, preview=preview)
         return train(spec, tomoset, context)
-    finally:
-        shutdown(context)

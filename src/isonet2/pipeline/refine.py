@@ -25,19 +25,16 @@ from isonet2.io.star import DECONV_COLUMN, StarTable, read_star
 from isonet2.pipeline import deconv, make_mask, predict
 from isonet2.pipeline.training import (
     Method,
-    Previewer,
+    launch,
     make_spec,
     open_for_method,
+    previewer_for,
     target_settings,
+    worker_context,
 )
-from isonet2.train.devices import select_devices
 from isonet2.train.distributed import (
     DistributedContext,
-    init_from_env,
     is_main_process,
-    run_workers,
-    shutdown,
-    worker_count,
 )
 from isonet2.train.trainer import TrainResult, train
 
@@ -99,11 +96,7 @@ def run(cfg: RefineConfig) -> RefineResult:
         make_mask.run(MakeMaskConfig(star_file=cfg.star_file))
     if cfg.with_deconv:
         cfg = cfg.model_copy(update={"input_column": DECONV_COLUMN})
-    devices = select_devices(cfg.gpuID)
-    config = cfg.model_dump(mode="json")
-    result: RefineResult = run_workers(
-        train_worker, worker_count(devices, cfg.cpu_workers), (config, devices)
-    )
+    result = launch(cfg, train_worker)
     if cfg.with_predict and main:
         predict.run(
             PredictConfig(
@@ -121,18 +114,14 @@ def run(cfg: RefineConfig) -> RefineResult:
 def train_worker(config: dict[str, object], devices: list[torch.device]) -> RefineResult:
     """One data-parallel worker (or the only process): train on its share of the cubes."""
     cfg = RefineConfig.model_validate(config)
-    context = init_from_env(devices)
-    try:
+    with worker_context(devices) as context:
         return _train(cfg, context)
-    finally:
-        shutdown(context)
 
 
 def _train(cfg: RefineConfig, context: DistributedContext) -> RefineResult:
     table = read_star(cfg.star_file)
     method = resolve_method(cfg, table)
     tomoset = open_for_method(table, method, cfg.input_column, cfg.cube_size)
-    device = context.device
     settings = target_settings(
         cfg,
         method,
@@ -146,20 +135,8 @@ def _train(cfg: RefineConfig, context: DistributedContext) -> RefineResult:
     )
     result = RefineResult(method=method)
     for suffix, y_half in halves:
-        preview = (
-            Previewer(
-                table,
-                cfg.prev_tomo_idx,
-                settings,
-                cfg.cube_size,
-                device,
-                Path(cfg.output_dir) / "preview",
-                cfg.input_column,
-                tag="" if y_half is None else f"_{suffix}",
-            )
-            if cfg.with_preview and context.is_main
-            else None
-        )
+        tag = "" if y_half is None else f"_{suffix}"
+        preview = previewer_for(cfg, table, settings, context, cfg.input_column, tag)
         spec = make_spec(
             cfg,
             method,

@@ -9,8 +9,10 @@ Not a command itself: `refine.py` and `denoise.py` call it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import torch
@@ -25,12 +27,41 @@ from isonet2.predict.inputs import open_sources, plan_row, tile_filters_for
 from isonet2.predict.pictures import Slices, central_slices, save_slices_png
 from isonet2.predict.predictor import TilePredictor
 from isonet2.targets.settings import TargetSettings
-from isonet2.train.devices import autocast_dtype
+from isonet2.train.devices import autocast_dtype, select_devices
+from isonet2.train.distributed import (
+    DistributedContext,
+    init_from_env,
+    run_workers,
+    shutdown,
+    worker_count,
+)
 from isonet2.train.trainer import TrainSpec
 
 logger = logging.getLogger(__name__)
 
 Method = Literal["n2n", "isonet2-n2n", "isonet2"]
+Result = TypeVar("Result")
+Worker = Callable[[dict[str, object], list[torch.device]], Result]
+
+
+def launch(cfg: TrainingConfig, worker: Worker[Result]) -> Result:
+    """Run `worker(config dump, devices)` once per GPU of --gpuID (or --cpu_workers on the CPU).
+
+    `worker` must be a module-level function: launched workers import it by name.
+    """
+    devices = select_devices(cfg.gpuID)
+    config = cfg.model_dump(mode="json")
+    return run_workers(worker, worker_count(devices, cfg.cpu_workers), (config, devices))
+
+
+@contextmanager
+def worker_context(devices: list[torch.device]) -> Iterator[DistributedContext]:
+    """This worker's rank and device, its process group shut down on the way out."""
+    context = init_from_env(devices)
+    try:
+        yield context
+    finally:
+        shutdown(context)
 
 
 def auto_batch_size(batch_size: int | str, devices: int) -> int:
@@ -113,6 +144,23 @@ def _average_input_slices(sources: list[tuple[np.ndarray, tuple[float, float]]])
         for view, image in enumerate(central_slices(volume)):
             views[view] = views[view] + (image - mean) / std / len(sources)
     return views[0], views[1], views[2]
+
+
+def previewer_for(
+    cfg: TrainingConfig,
+    table: StarTable,
+    settings: TargetSettings,
+    context: DistributedContext,
+    input_column: str | None,
+    tag: str = "",
+) -> Previewer | None:
+    """The preview writer of a run: on the main process and only with --with_preview."""
+    if not (cfg.with_preview and context.is_main):
+        return None
+    folder = Path(cfg.output_dir) / "preview"
+    return Previewer(
+        table, cfg.prev_tomo_idx, settings, cfg.cube_size, context.device, folder, input_column, tag
+    )
 
 
 class Previewer:
