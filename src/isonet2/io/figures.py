@@ -4,6 +4,9 @@ Example:
     figure, axis = plt.subplots()
     axis.plot(x, y)
     save_figure(figure, Path("01_test/loss_full.png"))
+
+Each written picture is also announced as a "picture" event (see `isonet2.io.progress`), which
+is how the GUI learns of new loss plots and preview slices while a job runs.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from isonet2.io.progress import emit_event
 
 
 def save_figure(figure: Any, path: Path, dpi: int = 100) -> Path:
@@ -27,4 +32,5 @@ def save_figure(figure: Any, path: Path, dpi: int = 100) -> Path:
     finally:
         plt.close(figure)
         Path(temp).unlink(missing_ok=True)
+    emit_event("picture", path=str(path.resolve()), name=path.name)
     return path

@@ -15,11 +15,10 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
 from isonet2.config import DeconvConfig
 from isonet2.errors import InputError
 from isonet2.io.mrc import new_volume, open_volume, read_info
+from isonet2.io.progress import progress_bar
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import TomogramRow, check_path_column, read_star, write_star
 from isonet2.preprocess.deconv import deconvolve
@@ -79,7 +78,7 @@ def run(cfg: DeconvConfig) -> DeconvResult:
     output_dir.mkdir(parents=True, exist_ok=True)
     write_run_config(cfg, output_dir / "deconv_config.json")
 
-    for row, info, target in tqdm(
+    for row, info, target in progress_bar(
         list(zip(rows, infos, outputs, strict=True)), desc="deconv", unit="tomo"
     ):
         logger.info(

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from isonet2.config import MakeMaskConfig
 from isonet2.errors import InputError
 from isonet2.io.mrc import new_volume, open_volume, read_info
+from isonet2.io.progress import progress_bar
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import (
     HALF1_COLUMN,
@@ -120,7 +120,9 @@ def run(cfg: MakeMaskConfig) -> MakeMaskResult:
     write_run_config(cfg, output_dir / "make_mask_config.json")
 
     work = list(zip(rows, sources, infos, boundaries, outputs, strict=True))
-    for row, (used, path), info, boundary, target in tqdm(work, desc="make_mask", unit="tomo"):
+    for row, (used, path), info, boundary, target in progress_bar(
+        work, desc="make_mask", unit="tomo"
+    ):
         logger.info("tomogram %d: mask of %s (from %s) -> %s", row.index, path, used, target)
         boundary_yx = polygon_mask((info.shape[1], info.shape[2]), boundary) if boundary else None
         with new_volume(

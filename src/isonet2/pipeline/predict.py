@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from isonet2.config import PredictConfig
 from isonet2.errors import InputError
@@ -26,6 +25,7 @@ from isonet2.evaluate import central_crop
 from isonet2.fourier.fsc import fourier_shell_correlation, resolution_at_threshold
 from isonet2.io.checkpoint import load_checkpoint
 from isonet2.io.mrc import new_volume, open_volume, read_info
+from isonet2.io.progress import progress_bar
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import read_star, write_star
 from isonet2.nn.registry import model_from_checkpoint
@@ -108,7 +108,7 @@ def run(cfg: PredictConfig) -> PredictResult:
     )
     started = time.perf_counter()
     voxels = 0
-    with tqdm(total=total, desc="predict", unit="tile") as bar:
+    with progress_bar(total=total, desc="predict", unit="tile") as bar:
         for row, plan in zip(rows, plans, strict=True):
             sources = open_sources(plan)
             info = read_info(plan.paths[0])

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from isonet2.config import PrepareStarConfig
 from isonet2.errors import InputError
 from isonet2.io.mrc import VolumeInfo, list_volumes, new_volume, open_volume, read_info
+from isonet2.io.progress import progress_bar
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import StarTable, TomogramRow, write_star
 
@@ -166,7 +166,9 @@ def run(cfg: PrepareStarConfig) -> PrepareStarResult:
     tomograms: list[str | None] = [str(p) for p in full] if full else [None] * count
     if full is None and cfg.create_average and even and odd:
         folder = star_path.parent / AVERAGE_FOLDER
-        pairs = tqdm(list(zip(even, odd, infos, strict=True)), desc="averaging halves", unit="tomo")
+        pairs = progress_bar(
+            list(zip(even, odd, infos, strict=True)), desc="averaging halves", unit="tomo"
+        )
         tomograms = [str(_write_average(e, o, folder, i.voxel_size_angstrom)) for e, o, i in pairs]
     elif full is not None and cfg.create_average:
         logger.warning("--create_average ignored: full tomograms were given")

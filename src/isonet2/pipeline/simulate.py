@@ -17,11 +17,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from isonet2.config import SimulateConfig
 from isonet2.errors import InputError
 from isonet2.io.mrc import write_volume
+from isonet2.io.progress import progress_bar
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import StarTable, TomogramRow, write_star
 from isonet2.pipeline.prepare_star import AUTO_SUBTOMOS_TOTAL
@@ -121,7 +120,7 @@ def run(cfg: SimulateConfig) -> SimulateResult:
         cfg.preset,
         root,
     )
-    for i, name in enumerate(tqdm(names, desc="simulate", unit="tomo")):
+    for i, name in enumerate(progress_bar(names, desc="simulate", unit="tomo")):
         sim = simulate_tomogram(
             cfg.shape,
             pixel_size_angstrom=cfg.pixel_size,

@@ -27,13 +27,13 @@ from typing import Any, Literal
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from isonet2.data.batches import CubeDataset, make_loader
 from isonet2.data.sampler import SubtomogramSampler
 from isonet2.data.tomograms import TomogramSet
 from isonet2.errors import InputError
 from isonet2.io.checkpoint import load_checkpoint, save_checkpoint
+from isonet2.io.progress import progress_bar
 from isonet2.nn.registry import architecture_kwargs, build_model, check_cube_size
 from isonet2.targets.settings import TargetSettings, TomogramPhysics
 from isonet2.targets.strategy import make_strategy
@@ -250,7 +250,7 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
         model.train()
         sums = {"loss": 0.0, "n2n_loss": 0.0, "mw_loss": 0.0}
         count, started = 0, time.perf_counter()
-        bar = tqdm(
+        bar = progress_bar(
             loader,
             total=steps_per_epoch * spec.acc_batches,
             desc=f"epoch {epoch + 1}/{spec.epochs}",

@@ -1,0 +1,69 @@
+"""Progress events: structured JSON lines beside the terminal bar, only when asked for."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from isonet2.io.figures import save_figure
+from isonet2.io.progress import EVENTS_ENV, emit_event, progress_bar
+
+
+def _events(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_iterating_a_bar_reports_start_and_final_count(tmp_path, monkeypatch):
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv(EVENTS_ENV, str(events))
+    items = list(progress_bar(range(7), desc="deconv", unit="tomo"))
+    assert items == list(range(7))
+    progress = [e for e in _events(events) if e["event"] == "progress"]
+    assert progress[0]["done"] == 0 and progress[0]["total"] == 7
+    assert progress[-1]["done"] == 7 and progress[-1]["task"] == "deconv"
+    assert progress[-1]["unit"] == "tomo" and progress[-1]["closed"] is True
+
+
+def test_manual_updates_are_throttled_but_the_close_is_always_reported(tmp_path, monkeypatch):
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv(EVENTS_ENV, str(events))
+    with progress_bar(total=1000, desc="predict", unit="tile") as bar:
+        for _ in range(1000):
+            bar.update(1)
+        bar.set_postfix(loss="0.5", refresh=False)
+    progress = [e for e in _events(events) if e["event"] == "progress"]
+    assert len(progress) < 10  # at most one per second, plus start and close
+    assert progress[-1]["done"] == 1000 and progress[-1]["closed"] is True
+    assert "loss=0.5" in progress[-1]["postfix"]
+
+
+def test_nothing_is_written_without_the_variable_or_on_a_disabled_bar(tmp_path, monkeypatch):
+    monkeypatch.delenv(EVENTS_ENV, raising=False)
+    list(progress_bar(range(3), desc="quiet"))
+    emit_event("file", path="x")
+    assert list(tmp_path.iterdir()) == []
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv(EVENTS_ENV, str(events))
+    list(progress_bar(range(3), desc="other rank", disable=True))
+    assert not events.exists()
+
+
+def test_an_unwritable_events_file_never_stops_the_work(tmp_path, monkeypatch):
+    monkeypatch.setenv(EVENTS_ENV, str(tmp_path / "missing-folder" / "events.jsonl"))
+    assert sum(progress_bar(range(4), desc="still works")) == 6
+
+
+def test_saving_a_picture_announces_it(tmp_path, monkeypatch):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv(EVENTS_ENV, str(events))
+    figure, axis = plt.subplots()
+    axis.plot([0, 1], [1, 0])
+    target = save_figure(figure, tmp_path / "loss_full.png")
+    (picture,) = [e for e in _events(events) if e["event"] == "picture"]
+    assert Path(picture["path"]) == target.resolve() and picture["name"] == "loss_full.png"
