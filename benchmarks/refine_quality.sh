@@ -5,8 +5,10 @@
 #
 # Example (GPU machine):  bash benchmarks/refine_quality.sh work 10 125 --mw_weight 200
 #   arguments: work folder, epochs, subtomograms per tomogram per epoch (2 tomograms), then
-#   any further refine flags
+#   any further refine flags. GPU_IDS (default 0) is passed as --gpuID to refine and predict,
+#   e.g. GPU_IDS=0,1 for two data-parallel workers.
 set -euo pipefail
+gpus=${GPU_IDS:-0}
 work=${1:-quality_run}; epochs=${2:-10}; per_tomo=${3:-125}; shift 3 || true
 mkdir -p "$work" && cd "$work"
 isonet.py simulate --preset cell -o sim --number_tomograms 2 --shape 128,384,384 --seed 1
@@ -20,7 +22,7 @@ write_star(table, "sim/tomograms.star")
 PY
 isonet.py evaluate --star sim/tomograms.star --column rlnTomoName --ground_truth sim/ground_truth -o eval_raw
 isonet.py refine sim/tomograms.star -o refine --CTF_mode network \
-    --epochs "$epochs" --save_interval "$epochs" --gpuID 0 "$@"
+    --epochs "$epochs" --save_interval "$epochs" --gpuID "$gpus" "$@"
 isonet.py predict sim/tomograms.star refine/network_isonet2-n2n_unet-medium_96_full.pt \
-    --gpuID 0 --outputdir corrected
+    --gpuID "$gpus" --outputdir corrected
 isonet.py evaluate --star sim/tomograms.star --ground_truth sim/ground_truth -o eval_corrected
