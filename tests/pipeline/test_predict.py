@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import shlex
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from test_distributed import child_processes
 
 from isonet2.cli import run
+from isonet2.config import PredictConfig
+from isonet2.errors import InputError
 from isonet2.io.mrc import read_info, read_volume
 from isonet2.io.star import read_star, write_star
-from isonet2.pipeline import demo
+from isonet2.pipeline import demo, predict
+from isonet2.predict.predictor import TilePredictor
+from isonet2.train.distributed import launch_workers
 
 SMALL = "--cube_size 32 --arch unet-small --ncpus 0 --with_preview False"
 
@@ -77,6 +85,46 @@ def test_a_tomogram_smaller_than_a_tile_is_padded_and_predicted(
     assert out.shape == (19, 24, 27) and np.isfinite(out).all() and out.std() > 0
 
 
+def test_two_cpu_workers_write_what_one_worker_writes(
+    trained: Path, mrc_writer: Callable[..., Path]
+) -> None:
+    """Ranks share the tomograms and, where a cut falls inside one, its Z slabs.
+
+    With a third, smaller tomogram the work splits inside the second one (rank 0: t0 and
+    slices 0-2 of t1; rank 1: slices 3-47 of t1 and the small one), so both ways of sharing
+    are exercised. Each rank predicts every tile touching its slab in the same batches as one
+    worker does, so the maps agree to float rounding (1e-5).
+    """
+    rng = np.random.default_rng(0)
+    for half in ("EVN", "ODD"):
+        mrc_writer(Path(f"small_{half}.mrc"), rng.standard_normal((19, 24, 27)), 10.0)
+    table = read_star("tomograms.star")
+    table.rows.append(
+        dataclasses.replace(
+            table.rows[0], index=3, half1_path="small_EVN.mrc", half2_path="small_ODD.mrc"
+        )
+    )
+    write_star(table, "tomograms.star")
+    assert isonet(f"isonet.py predict tomograms.star {trained} -o one") == 0
+    one = read_star("tomograms.star")
+    assert isonet(f"isonet.py predict tomograms.star {trained} -o two --cpu_workers 2") == 0
+    assert child_processes() == []
+    two = read_star("tomograms.star")
+    names = sorted(path.name for path in Path("one").iterdir())
+    assert sorted(path.name for path in Path("two").iterdir()) == names  # no temp files left
+    assert len(names) == 4 and "predict_config.json" in names
+    for first, second in zip(one.rows, two.rows, strict=True):
+        assert first.corrected_path and second.corrected_path
+        assert Path(second.corrected_path).parent.name == "two"
+        single, shared = read_info(first.corrected_path), read_info(second.corrected_path)
+        assert shared.shape == single.shape and shared.voxel_size_angstrom == pytest.approx(
+            single.voxel_size_angstrom
+        )
+        np.testing.assert_allclose(
+            read_volume(second.corrected_path), read_volume(first.corrected_path), rtol=0, atol=1e-5
+        )
+
+
 @pytest.mark.parametrize(
     ("case", "message"),
     [
@@ -113,6 +161,30 @@ def test_a_failed_write_leaves_no_half_written_output(
         run(["predict", "tomograms.star", str(trained), "-o", "out"])
     assert list(Path("out").glob("*.mrc*")) == []
     assert all(row.corrected_path is None for row in read_star("tomograms.star").rows)
+
+
+def _disk_full(*args: object, **kwargs: object) -> None:
+    raise OSError(28, "No space left on device")
+
+
+def predict_failing_on_rank_one(config: dict[str, object], devices: list[torch.device]) -> object:
+    """predict's worker, but rank 1 cannot write its slabs (patched in that process only)."""
+    if os.environ["RANK"] == "1":
+        TilePredictor.predict_into = _disk_full  # type: ignore[method-assign]
+    return predict.predict_worker(config, devices)
+
+
+def test_a_failing_worker_stops_both_and_leaves_no_file(
+    trained: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    config = PredictConfig(star_file="tomograms.star", model=str(trained), output_dir="out")
+    capfd.readouterr()
+    with pytest.raises(InputError, match=r"^worker 1 failed: .*No space left on device"):
+        launch_workers(predict_failing_on_rank_one, 2, (config.model_dump(), [torch.device("cpu")]))
+    assert child_processes() == []
+    assert {path.name for path in Path("out").iterdir()} == {"predict_config.json"}
+    assert all(row.corrected_path is None for row in read_star("tomograms.star").rows)
+    assert "Traceback" not in capfd.readouterr().err  # the rank stopped unwinds quietly
 
 
 def test_demo_wiring_at_a_tiny_size(

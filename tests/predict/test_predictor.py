@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -62,3 +64,24 @@ def test_progress_counts_every_tile() -> None:
     predictor.predict_into(np.zeros_like(volume), [(volume, (0.0, 1.0))] * 2, progress=seen.append)
     per_axis = 2  # stride 11 (16/1.5), margin 2: starts -2 and 9 cover the 20 voxels
     assert sum(seen) == 2 * per_axis**3
+
+
+class Mixer(torch.nn.Module):
+    """Each output voxel depends on the whole tile, so a wrongly blended seam would show."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.roll(x, 1, dims=2) + x.mean(dim=(2, 3, 4), keepdim=True) * x
+
+
+@pytest.mark.parametrize("cuts", [(0, 23), (0, 9, 23), (0, 1, 2, 14, 14, 23)])
+def test_z_slabs_written_apart_equal_the_whole_volume(cuts: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(3)
+    sources = [(rng.standard_normal((23, 17, 19)).astype(np.float32), (0.5, 2.0))] * 2
+    predictor = TilePredictor(Mixer(), 8, torch.device("cpu"), batch_size=3)
+    whole = np.zeros((23, 17, 19), np.float32)
+    predictor.predict_into(whole, sources)
+    apart = np.full_like(whole, np.nan)
+    for z_start, z_stop in itertools.pairwise(cuts):
+        predictor.predict_into(apart, sources, z_range=(z_start, z_stop))
+        assert np.isnan(apart[z_stop:]).all()  # nothing written past the slab
+    np.testing.assert_array_equal(apart, whole)

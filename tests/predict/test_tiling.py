@@ -80,3 +80,25 @@ def test_read_tile_mirrors_outside_the_volume() -> None:
     small = read_tile(volume, (-4, -4, -4), 16)  # a tile larger than the volume
     assert small.shape == (16, 16, 16)
     np.testing.assert_array_equal(small[4:9, 4:10, 4:11], volume)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    length=st.integers(1, 60),
+    cube=st.sampled_from([8, 16]),
+    padding=st.floats(1.0, 3.0),
+    bounds=st.tuples(st.integers(0, 60), st.integers(0, 60)),
+)
+def test_rows_touching_a_slab_are_the_rows_writing_into_it(
+    length: int, cube: int, padding: float, bounds: tuple[int, int]
+) -> None:
+    grid = TileGrid.for_volume((length, 4, 4), cube, padding)
+    z_start, z_stop = min(bounds), min(max(bounds), length)
+    written = [
+        row
+        for row, start in enumerate(grid.starts[0])
+        if set(range(max(start, 0), min(start + cube, length))) & set(range(z_start, z_stop))
+    ]
+    assert list(grid.rows_touching(z_start, z_stop)) == written
+    if z_start < z_stop:  # contiguous rows, and all of them for the whole volume
+        assert list(grid.rows_touching(0, length)) == list(range(len(grid.starts[0])))

@@ -33,7 +33,15 @@ class PredictConfig(TomoSelection):
         "corrected", "folder for the predicted tomograms", short="o", aliases=("outputdir",)
     )
     gpuID: str | None = param(
-        None, 'GPUs to use, e.g. "0" or "0,1"; CPU when none exists', aliases=("gpu_id", "gpus")
+        None,
+        'GPUs to use, e.g. "0" or "0,1" (one worker each, sharing the tomograms and their '
+        "slices); CPU when none exists",
+        aliases=("gpu_id", "gpus"),
+    )
+    cpu_workers: int = param(
+        1,
+        "processes sharing the prediction on the CPU (gloo); for testing and CPU clusters",
+        ge=1,
     )
     input_column: str | None = param(
         None,

@@ -43,7 +43,7 @@ def run(cfg: DenoiseConfig) -> TrainResult:
         output_dir.mkdir(parents=True, exist_ok=True)
         write_run_config(cfg, output_dir / "denoise_config.json")
     result = launch(cfg, train_worker)
-    if cfg.with_predict and main:
+    if cfg.with_predict:  # every rank: under an outer torchrun predict shares the tomograms
         predict.run(
             PredictConfig(
                 star_file=cfg.star_file,

@@ -6,14 +6,18 @@ Example:
 Writes {output_dir}/{prefix}{stem}_{method}_{arch}.mrc per tomogram (voxel size kept) and
 records it in rlnCorrectedTomoName (rlnDenoisedTomoName for denoise models). With --model2
 (the _bottom.pt of split_halves) a second, independent map is written and the FSC between
-the two maps is plotted and reported.
+the two maps is plotted and reported. With --gpuID 0,1 (or --cpu_workers 2 on the CPU) one
+worker per GPU predicts its share of the Z slices of every map straight into the shared
+output files (predict/sharing.py); the command also runs as the workers of an outer torchrun.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,18 +28,23 @@ from isonet2.errors import InputError
 from isonet2.evaluate import central_crop
 from isonet2.fourier.fsc import fourier_shell_correlation, resolution_at_threshold
 from isonet2.io.checkpoint import load_checkpoint
-from isonet2.io.mrc import new_volume, open_volume, read_info
+from isonet2.io.mrc import VolumeInfo, new_volume, open_volume, read_info
 from isonet2.io.progress import progress_bar
 from isonet2.io.runrecord import write_run_config
-from isonet2.io.star import read_star, write_star
+from isonet2.io.star import StarTable, TomogramRow, read_star, write_star
 from isonet2.nn.registry import model_from_checkpoint
-from isonet2.predict.inputs import open_sources, plan_row, tile_filters_for
+from isonet2.pipeline.training import launch, worker_context
+from isonet2.predict.inputs import RowPlan, open_sources, plan_row, tile_filters_for
 from isonet2.predict.pictures import save_fsc_png
-from isonet2.predict.predictor import TilePredictor
+from isonet2.predict.predictor import TileFilters, TilePredictor
+from isonet2.predict.sharing import Slab, share_slabs, shared_outputs
 from isonet2.predict.tiling import TileGrid
-from isonet2.train.devices import autocast_dtype, select_devices
+from isonet2.train.devices import autocast_dtype
+from isonet2.train.distributed import DistributedContext
 
 logger = logging.getLogger(__name__)
+
+ROWS_PER_RANK_AND_ROUND = 4  # several workers: tomograms per rank between two meetings
 
 
 @dataclass
@@ -53,8 +62,41 @@ def _load(path: str, device: torch.device) -> tuple[dict, torch.nn.Module]:
 
 
 def run(cfg: PredictConfig) -> PredictResult:
-    """Predict the selected rows of the star and record the outputs in it."""
-    device = select_devices(cfg.gpuID)[0]
+    """Predict the selected rows of the star and record the outputs in it.
+
+    One worker per GPU of --gpuID (or --cpu_workers on the CPU), or this process alone; the
+    result is rank 0's.
+    """
+    return launch(cfg, predict_worker)
+
+
+def predict_worker(config: dict[str, object], devices: list[torch.device]) -> PredictResult:
+    """One worker (or the only process): predict its share; rank 0 records the outputs."""
+    cfg = PredictConfig.model_validate(config)
+    with worker_context(devices) as context:
+        return _predict(cfg, context)
+
+
+@dataclass(frozen=True, eq=False)
+class _Job:
+    """One star row to predict: its inputs, their header and one output path per model."""
+
+    row: TomogramRow
+    plan: RowPlan
+    info: VolumeInfo
+    targets: list[Path]
+
+    @property
+    def slice_work(self) -> int:
+        """Work per Z slice, for sharing it out: voxels of a slice times input volumes."""
+        return self.info.shape[1] * self.info.shape[2] * len(self.plan.paths)
+
+
+Share = list[tuple[_Job, int, list[Slab]]]  # (job, model number, each rank's Z slab) of a round
+
+
+def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
+    device = context.device
     ckpt, model = _load(cfg.model, device)
     models = [model]
     if cfg.model2:
@@ -88,13 +130,36 @@ def run(cfg: PredictConfig) -> PredictResult:
         for path in plan.paths:
             read_info(path)  # every input checked before the first hour of work
     output_dir = Path(cfg.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    write_run_config(cfg, output_dir / "predict_config.json")
+    if context.is_main:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        write_run_config(cfg, output_dir / "predict_config.json")
+    tags = ["", "_model2"][: len(models)]
+    jobs = [
+        _Job(
+            row,
+            plan,
+            read_info(plan.paths[0]),
+            [
+                output_dir / f"{cfg.output_prefix}{plan.stem}_{method}_{arch}{tag}.mrc"
+                for tag in tags
+            ],
+        )
+        for row, plan in zip(rows, plans, strict=True)
+    ]
+    filters_for = partial(
+        tile_filters_for,
+        physics=physics,
+        cube=cube,
+        device=device,
+        apply_mw_x1=apply_mw,
+        is_ctf_flipped=cfg.isCTFflipped,
+        do_phaseflip_input=cfg.do_phaseflip_input,
+    )
+    rounds = _share_out(jobs, len(models), context.world_size)
     total = sum(
-        TileGrid.for_volume(read_info(p.paths[0]).shape, cube, cfg.padding_factor).count
-        * len(p.paths)
-        * len(models)
-        for p in plans
+        _tiles(job, slabs[context.rank], cube, cfg.padding_factor)
+        for share in rounds
+        for job, _, slabs in share
     )
     result = PredictResult()
     logger.info(
@@ -104,47 +169,29 @@ def run(cfg: PredictConfig) -> PredictResult:
         method,
         arch,
         cube,
-        device,
+        device if context.world_size == 1 else f"{context.world_size} x {device.type}",
     )
     started = time.perf_counter()
-    voxels = 0
-    with progress_bar(total=total, desc="predict", unit="tile") as bar:
-        for row, plan in zip(rows, plans, strict=True):
-            sources = open_sources(plan)
-            info = read_info(plan.paths[0])
-            filters = tile_filters_for(
-                row,
-                physics,
-                cube=cube,
-                device=device,
-                apply_mw_x1=apply_mw,
-                is_ctf_flipped=cfg.isCTFflipped,
-                do_phaseflip_input=cfg.do_phaseflip_input,
-            )
-            voxels += int(np.prod(info.shape))
-            written = []
-            for number, predictor in enumerate(predictors):
-                tag = "" if number == 0 else "_model2"
-                target = output_dir / f"{cfg.output_prefix}{plan.stem}_{method}_{arch}{tag}.mrc"
-                with new_volume(
-                    target,
-                    info.shape,
-                    voxel_size_angstrom=info.voxel_size_angstrom,
-                    origin_angstrom=info.origin_angstrom,
-                ) as out:
-                    predictor.predict_into(out, sources, filters, progress=bar.update)
-                written.append(target)
-            if method == "n2n":
-                row.denoised_path = str(written[0])
-            else:
-                row.corrected_path = str(written[0])
-            write_star(table, cfg.star_file)
-            result.outputs.append(written[0])
-            if len(written) == 2:
-                result.second_outputs.append(written[1])
-                result.resolutions_angstrom[row.index] = _half_map_fsc(
-                    written, row.pixel_size_angstrom, output_dir / f"{plan.stem}_fsc.png"
-                )
+    voxels = sum(int(np.prod(job.info.shape)) for job in jobs)
+    with progress_bar(total=total, desc="predict", unit="tile", disable=not context.is_main) as bar:
+        if context.world_size == 1:
+            for job in jobs:
+                sources, filters = open_sources(job.plan), filters_for(job.row)
+                for predictor, target in zip(predictors, job.targets, strict=True):
+                    with new_volume(
+                        target,
+                        job.info.shape,
+                        voxel_size_angstrom=job.info.voxel_size_angstrom,
+                        origin_angstrom=job.info.origin_angstrom,
+                    ) as out:
+                        predictor.predict_into(out, sources, filters, progress=bar.update)
+                _record(job, table, cfg.star_file, method, result)
+        else:
+            for share in rounds:
+                _predict_share(share, predictors, filters_for, context, bar.update)
+                if context.is_main:  # each of the round's jobs once, in order
+                    for job in dict.fromkeys(job for job, _, _ in share):
+                        _record(job, table, cfg.star_file, method, result)
     seconds = time.perf_counter() - started
     for path in result.outputs:
         logger.info("wrote %s", path)
@@ -155,6 +202,65 @@ def run(cfg: PredictConfig) -> PredictResult:
         voxels / 1e6 / seconds,
     )
     return result
+
+
+def _tiles(job: _Job, slab: Slab, cube: int, padding_factor: float) -> int:
+    """Tiles predicted for one output of `job` when this process writes its `slab`."""
+    grid = TileGrid.for_volume(job.info.shape, cube, padding_factor)
+    per_row = len(grid.starts[1]) * len(grid.starts[2])
+    return len(grid.rows_touching(*slab)) * per_row * len(job.plan.paths)
+
+
+def _share_out(jobs: list[_Job], models: int, world_size: int) -> list[Share]:
+    """The jobs in rounds of ROWS_PER_RANK_AND_ROUND per rank, each output cut into rank slabs.
+
+    Rounds bound the files open at once; ranks meet once per round.
+    """
+    per_round = ROWS_PER_RANK_AND_ROUND * world_size
+    rounds = []
+    for first in range(0, len(jobs), per_round):
+        outputs = [(job, n) for job in jobs[first : first + per_round] for n in range(models)]
+        work = [(job.info.shape[0], job.slice_work) for job, _ in outputs]
+        slabs = share_slabs(work, world_size)
+        rounds.append([(job, n, s) for (job, n), s in zip(outputs, slabs, strict=True)])
+    return rounds
+
+
+def _predict_share(
+    share: Share,
+    predictors: list[TilePredictor],
+    filters_for: Callable[[TomogramRow], TileFilters],
+    context: DistributedContext,
+    progress: Callable[[int], object],
+) -> None:
+    """This rank's slabs of one round's outputs, written into the files all ranks share."""
+    targets = [(job.targets[number], job.info) for job, number, _ in share]
+    with shared_outputs(targets, context) as maps:
+        for (job, number, slabs), out in zip(share, maps, strict=True):
+            z_range = slabs[context.rank]
+            if z_range[0] < z_range[1]:
+                sources, filters = open_sources(job.plan), filters_for(job.row)
+                predictors[number].predict_into(out, sources, filters, progress, z_range)
+
+
+def _record(
+    job: _Job, table: StarTable, star_file: str, method: str, result: PredictResult
+) -> None:
+    """Put the finished outputs of `job` in the star (rewritten) and the result; FSC of two."""
+    written = job.targets
+    if method == "n2n":
+        job.row.denoised_path = str(written[0])
+    else:
+        job.row.corrected_path = str(written[0])
+    write_star(table, star_file)
+    result.outputs.append(written[0])
+    if len(written) == 2:
+        result.second_outputs.append(written[1])
+        result.resolutions_angstrom[job.row.index] = _half_map_fsc(
+            written,
+            job.row.pixel_size_angstrom,
+            written[0].parent / f"{job.plan.stem}_fsc.png",
+        )
 
 
 def _half_map_fsc(paths: list[Path], pixel_size_angstrom: float, png: Path) -> float:

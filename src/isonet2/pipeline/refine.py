@@ -97,7 +97,7 @@ def run(cfg: RefineConfig) -> RefineResult:
     if cfg.with_deconv:
         cfg = cfg.model_copy(update={"input_column": DECONV_COLUMN})
     result = launch(cfg, train_worker)
-    if cfg.with_predict and main:
+    if cfg.with_predict:  # every rank: under an outer torchrun predict shares the tomograms
         predict.run(
             PredictConfig(
                 star_file=cfg.star_file,

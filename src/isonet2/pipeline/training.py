@@ -3,7 +3,7 @@
 Example:
     spec, tomoset = prepare_training(cfg, method="isonet2-n2n", table=read_star(cfg.star_file))
 
-Not a command itself: `refine.py` and `denoise.py` call it.
+Not a command itself: `refine.py` and `denoise.py` call it; `predict.py` uses its launcher.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Literal, TypeVar
 import numpy as np
 import torch
 
-from isonet2.config import TrainingConfig
+from isonet2.config import PredictConfig, TrainingConfig
 from isonet2.config.base import parse_index_selection
 from isonet2.data.tomograms import TomogramSet, open_tomogram_set
 from isonet2.errors import InputError
@@ -44,7 +44,7 @@ Result = TypeVar("Result")
 Worker = Callable[[dict[str, object], list[torch.device]], Result]
 
 
-def launch(cfg: TrainingConfig, worker: Worker[Result]) -> Result:
+def launch(cfg: TrainingConfig | PredictConfig, worker: Worker[Result]) -> Result:
     """Run `worker(config dump, devices)` once per GPU of --gpuID (or --cpu_workers on the CPU).
 
     `worker` must be a module-level function: launched workers import it by name.

@@ -63,9 +63,14 @@ class _Batch:
 
 
 def _batches(
-    sources: Sequence[Source], grid: TileGrid, batch_size: int, pin: bool, readers: int = 4
+    sources: Sequence[Source],
+    grid: TileGrid,
+    batch_size: int,
+    pin: bool,
+    rows: range,
+    readers: int = 4,
 ) -> Iterator[_Batch]:
-    """Every tile, Z row by Z row (all sources of a row before the next row), in batches.
+    """Every tile of the Z `rows`, row by row (all sources of a row before the next), in batches.
 
     Tiles are read from the memory maps by `readers` threads straight into one (pinned)
     buffer per batch; normalisation happens on the compute device.
@@ -73,7 +78,7 @@ def _batches(
     cube = grid.cube
     plane = list(itertools.product(range(len(grid.starts[1])), range(len(grid.starts[2]))))
     with ThreadPoolExecutor(readers) as pool:
-        for row in range(len(grid.starts[0])):
+        for row in rows:
             for volume, stats in sources:
                 for first in range(0, len(plane), batch_size):
                     indices = [(row, iy, ix) for iy, ix in plane[first : first + batch_size]]
@@ -165,11 +170,14 @@ class TilePredictor:
         sources: Sequence[Source],
         filters: TileFilters | None = None,
         progress: Callable[[int], object] | None = None,
+        z_range: tuple[int, int] | None = None,
     ) -> None:
         """Write the average prediction of `sources` (same shape as `out`) into `out`.
 
         `filters` are applied to every normalised tile before the network (see TileFilters);
-        `progress(n)` is told of each n tiles done.
+        `progress(n)` is told of each n tiles done. With `z_range` = (z0, z1) only slices
+        z0..z1-1 of `out` are written, from every tile touching them, and equal those of a
+        whole-volume run: processes sharing one output each write their own slab.
         """
         shape = tuple(int(n) for n in out.shape)
         if any(tuple(v.shape) != shape for v, _ in sources):
@@ -181,14 +189,16 @@ class TilePredictor:
         filters = (filters or TileFilters()).to(self.device)
         share = 1.0 / len(sources)
         cube, (depth, height, width) = self.cube, shape
+        z_start, z_stop = z_range or (0, depth)
         buffer = torch.zeros((cube, height, width), dtype=torch.float32, device=self.device)
-        buffer_z0 = 0
+        buffer_z0 = z_start
         pin = self.device.type == "cuda"
+        rows = grid.rows_touching(z_start, z_stop)
         row = -1
-        for batch in _prefetched(_batches(sources, grid, self.batch_size, pin)):
+        for batch in _prefetched(_batches(sources, grid, self.batch_size, pin, rows)):
             if batch.indices[0][0] != row:  # a new Z row: slabs above its first tile are final
                 row = batch.indices[0][0]
-                first_z = max(int(grid.starts[0][row]), 0)
+                first_z = max(int(grid.starts[0][row]), z_start)
                 buffer_z0 = self._flush(out, buffer, buffer_z0, first_z)
             pred = self._network(batch.tiles, batch.stats, filters)
             for k, (iz, iy, ix) in enumerate(batch.indices):
@@ -197,24 +207,27 @@ class TilePredictor:
                     * weights[1][iy][None, :, None]
                     * weights[2][ix][None, None, :]
                 )
-                self._add(buffer, buffer_z0, pred[k, 0] * (w * share), grid, (iz, iy, ix))
+                tile = pred[k, 0] * (w * share)
+                self._add(buffer, buffer_z0, z_stop, tile, grid, (iz, iy, ix))
             if progress is not None:
                 progress(len(batch.indices))
-        self._flush(out, buffer, buffer_z0, depth)
+        self._flush(out, buffer, buffer_z0, z_stop)
 
     @staticmethod
     def _add(
         buffer: torch.Tensor,
         buffer_z0: int,
+        z_stop: int,
         tile: torch.Tensor,
         grid: TileGrid,
         index: tuple[int, int, int],
     ) -> None:
+        """Add `tile` where it meets the buffer's slices [buffer_z0, z_stop) and the volume."""
         starts = [int(grid.starts[a][i]) for a, i in enumerate(index)]
-        limits = (buffer_z0 + buffer.shape[0], buffer.shape[1], buffer.shape[2])
-        lo = [max(s, 0) for s in starts]
+        lo = [max(starts[0], buffer_z0), max(starts[1], 0), max(starts[2], 0)]
         hi = [
-            min(s + grid.cube, n) for s, n in zip(starts, (grid.shape[0], *limits[1:]), strict=True)
+            min(s + grid.cube, n)
+            for s, n in zip(starts, (z_stop, buffer.shape[1], buffer.shape[2]), strict=True)
         ]
         if any(h <= low for low, h in zip(lo, hi, strict=True)):
             return

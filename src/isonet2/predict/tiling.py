@@ -87,6 +87,19 @@ class TileGrid:
         """Number of tiles."""
         return int(np.prod([len(s) for s in self.starts]))
 
+    def rows_touching(self, z_start: int, z_stop: int) -> range:
+        """The Z tile rows (indices into starts[0]) holding a slice of [z_start, z_stop).
+
+        Mirror padding does not count: a row touches only the slices its tiles write.
+        """
+        depth, cube = self.shape[0], self.cube
+        touching = [
+            row
+            for row, start in enumerate(self.starts[0])
+            if max(start, 0, z_start) < min(start + cube, depth, z_stop)
+        ]
+        return range(touching[0], touching[-1] + 1) if touching else range(0)
+
     def weight_cube(self, index: tuple[int, int, int]) -> np.ndarray:
         """The (cube, cube, cube) float32 weight of tile `index` (its position in each axis)."""
         wz, wy, wx = (w[i] for w, i in zip(self.weights, index, strict=True))

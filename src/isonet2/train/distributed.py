@@ -13,7 +13,9 @@ The launch model is torchrun's: every worker reads RANK, WORLD_SIZE, LOCAL_RANK,
 MASTER_PORT and joins one process group (NCCL on GPUs, gloo on the CPU). A command started
 under torchrun (WORLD_SIZE set) is one of its workers; otherwise `run_workers` starts the workers
 itself through torch's elastic launcher on a free local port, so nobody has to type torchrun.
-A worker that fails stops the others and ends the launch in one InputError line.
+A worker that fails stops the others and ends the launch in one InputError line; the workers
+it stops unwind (SIGTERM raises SystemExit), so their `finally` blocks and context managers
+remove half-written files, and they print nothing.
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import torch
@@ -41,6 +46,9 @@ from isonet2.errors import InputError
 logger = logging.getLogger(__name__)
 
 MONITOR_INTERVAL_S = 0.5
+# the launcher's own loggers repeat a failure as a traceback and announce each worker it stops;
+# the InputError of launch_workers says it in one line
+LAUNCHER_LOGGERS = ("torch.distributed.elastic", "torch.multiprocessing.spawn")
 
 
 @dataclass(frozen=True)
@@ -124,11 +132,10 @@ def launch_workers(entry: Callable[..., Any], nprocs: int, args: tuple[Any, ...]
     """
     logger.info("starting %d data-parallel workers", nprocs)
     level = logging.getLogger("isonet2").getEffectiveLevel()
-    # the launcher's own log repeats a failure as a traceback; the InputError below says it
-    elastic_log = logging.getLogger("torch.distributed.elastic")
-    elastic_level = elastic_log.level
-    elastic_log.setLevel(logging.CRITICAL)
-    with tempfile.TemporaryDirectory(prefix="isonet2-workers-") as log_dir:
+    with (
+        _quiet(LAUNCHER_LOGGERS),
+        tempfile.TemporaryDirectory(prefix="isonet2-workers-") as log_dir,
+    ):
         config = LaunchConfig(
             min_nodes=1,
             max_nodes=1,
@@ -145,9 +152,21 @@ def launch_workers(entry: Callable[..., Any], nprocs: int, args: tuple[Any, ...]
         except ChildFailedError as failed:
             rank, reason = _root_cause(failed, Path(log_dir))
             raise InputError(f"worker {rank} failed: {reason}") from None
-        finally:
-            elastic_log.setLevel(elastic_level)
     return returned[0]
+
+
+@contextmanager
+def _quiet(names: tuple[str, ...]) -> Iterator[None]:
+    """Only CRITICAL records from the loggers `names` while the block runs."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for log, old in zip(loggers, levels, strict=True):
+            log.setLevel(old)
 
 
 def _root_cause(failed: ChildFailedError, log_dir: Path) -> tuple[int, str]:
@@ -171,8 +190,11 @@ def _root_cause(failed: ChildFailedError, log_dir: Path) -> tuple[int, str]:
 def _worker(entry: Callable[..., Any], level: int, *args: Any) -> Any:
     """One spawned worker: isonet2 logging to stderr (rank 0 only), then entry(*args).
 
-    An InputError is recorded for the launcher and ends the worker without a traceback.
+    An InputError is recorded for the launcher and ends the worker without a traceback. The
+    launcher stops the other workers of a failed launch with SIGTERM: it raises SystemExit
+    here, so they clean up on their way out.
     """
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     package = logging.getLogger("isonet2")
     package.setLevel(level if is_main_process() else logging.WARNING)
     handler = logging.StreamHandler(sys.stderr)
@@ -184,3 +206,8 @@ def _worker(entry: Callable[..., Any], level: int, *args: Any) -> Any:
     except InputError as error:
         ErrorHandler().record_exception(error)
         raise SystemExit(1) from None
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM from the launcher: unwind this worker (finally blocks run), quietly."""
+    raise SystemExit(128 + signum)

@@ -10,7 +10,8 @@ once before the loop. The latest checkpoint is rewritten atomically after every 
 run killed at any moment resumes from its last finished epoch and trains every requested one.
 With several processes (train/distributed.py) each trains a DistributedDataParallel copy on
 its own centres with batch_size / world_size cubes a batch; only rank 0 writes files, and the
-checkpoint is the single-process one, so a run resumes with any number of processes.
+checkpoint is the single-process one, so a run resumes with any number of processes. With
+--acc_batches, gradients are all-reduced once per optimizer step, not per micro-batch.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -267,25 +269,29 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
                     step, total_steps, spec.learning_rate, spec.learning_rate_min
                 )
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                example = epoch_strategy.prepare(batch, net, generator)
-                output = model(example.inputs)
-            prediction = example.network_output(output).float()
-            terms = masked_loss(
-                prediction,
-                example.targets,
-                example.n2n_band,
-                example.mw_band,
-                spec.settings.mw_weight,
-                base_loss,
-            )
-            if not torch.isfinite(terms.total):
-                raise InputError(
-                    f"the loss became {terms.total.item()} at epoch {epoch + 1}, batch {i + 1}; "
-                    "try a lower --learning_rate or --mixed_precision False"
+            steps_now = (i + 1) % spec.acc_batches == 0  # the last of acc_batches micro-batches
+            with _gradient_sync(model, steps_now):
+                with torch.autocast(
+                    device.type, dtype=amp or torch.float32, enabled=amp is not None
+                ):
+                    example = epoch_strategy.prepare(batch, net, generator)
+                    output = model(example.inputs)
+                prediction = example.network_output(output).float()
+                terms = masked_loss(
+                    prediction,
+                    example.targets,
+                    example.n2n_band,
+                    example.mw_band,
+                    spec.settings.mw_weight,
+                    base_loss,
                 )
-            scaler.scale(terms.total / spec.acc_batches).backward()
-            if (i + 1) % spec.acc_batches == 0:
+                if not torch.isfinite(terms.total):
+                    raise InputError(
+                        f"the loss became {terms.total.item()} at epoch {epoch + 1}, "
+                        f"batch {i + 1}; try a lower --learning_rate or --mixed_precision False"
+                    )
+                scaler.scale(terms.total / spec.acc_batches).backward()
+            if steps_now:
                 scaler.step(optimizer)
                 scaler.update()
                 optimizer.zero_grad(set_to_none=True)
@@ -321,6 +327,17 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
     if start_epoch >= spec.epochs:
         logger.info("%s already holds all %d epochs", spec.latest_path, spec.epochs)
     return TrainResult(spec.latest_path, history, spec.epochs)
+
+
+def _gradient_sync(model: torch.nn.Module, steps_now: bool) -> AbstractContextManager[object]:
+    """Where gradients of one micro-batch's forward and backward are averaged across ranks.
+
+    A DistributedDataParallel model all-reduces them only on the micro-batch that steps the
+    optimizer (no_sync() on the others, which just accumulate); a single process never does.
+    """
+    if isinstance(model, DistributedDataParallel) and not steps_now:
+        return model.no_sync()
+    return nullcontext()
 
 
 def _report(
