@@ -23,7 +23,7 @@ from isonet2.errors import InputError, UsageError
 PROG = "isonet.py"
 
 # command name -> module whose run(cfg) does the work (imported only when that command runs)
-PIPELINES = {name: f"isonet2.pipeline.{name}" for name in COMMANDS}
+PIPELINES = {name: f"isonet2.pipeline.{name}" for name in COMMANDS} | {"gui": "isonet2.gui.app"}
 
 
 def main_help() -> str:

@@ -26,6 +26,17 @@ def test_iterating_a_bar_reports_start_and_final_count(tmp_path, monkeypatch):
     assert progress[-1]["unit"] == "tomo" and progress[-1]["closed"] is True
 
 
+def test_iterating_reports_the_count_so_far_between_redraws(tmp_path, monkeypatch):
+    # tqdm itself updates bar.n only when it redraws; the events must not wait for that
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv(EVENTS_ENV, str(events))
+    monkeypatch.setattr("isonet2.io.progress.MIN_EVENT_INTERVAL_S", 0.0)
+    for _ in progress_bar(range(5), desc="epoch 1/1", unit="batch", mininterval=60):
+        pass
+    done = [e["done"] for e in _events(events) if e["event"] == "progress"]
+    assert done == [0, 0, 1, 2, 3, 4, 5]
+
+
 def test_manual_updates_are_throttled_but_the_close_is_always_reported(tmp_path, monkeypatch):
     events = tmp_path / "events.jsonl"
     monkeypatch.setenv(EVENTS_ENV, str(events))

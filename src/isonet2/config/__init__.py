@@ -10,6 +10,7 @@ Torch-free on purpose: importing this package (or printing `--help`) must stay f
 from isonet2.config.base import CommandConfig, param, parse_index_selection
 from isonet2.config.demo import DemoConfig
 from isonet2.config.evaluate import EvaluateConfig
+from isonet2.config.gui import GuiConfig
 from isonet2.config.predict import PredictConfig
 from isonet2.config.prepare import PrepareStarConfig
 from isonet2.config.preprocess import DeconvConfig, MakeMaskConfig
@@ -28,6 +29,7 @@ COMMANDS: dict[str, type[CommandConfig]] = {
         SimulateConfig,
         EvaluateConfig,
         DemoConfig,
+        GuiConfig,
     )
 }
 
@@ -38,6 +40,7 @@ __all__ = [
     "DemoConfig",
     "DenoiseConfig",
     "EvaluateConfig",
+    "GuiConfig",
     "MakeMaskConfig",
     "PredictConfig",
     "PrepareStarConfig",

@@ -63,7 +63,7 @@ class EventBar(tqdm):
         super().__init__(*args, **kwargs)
         self._report(force=True)
 
-    def _report(self, force: bool = False, closed: bool = False) -> None:
+    def _report(self, force: bool = False, closed: bool = False, done: int | None = None) -> None:
         if events_path() is None or self._event_disabled:
             return
         now = time.monotonic()
@@ -73,7 +73,7 @@ class EventBar(tqdm):
         emit_event(
             "progress",
             task=self.desc.rstrip(": "),
-            done=int(self.n),
+            done=int(self.n if done is None else done),
             total=None if self.total is None else int(self.total),
             unit=self.unit,
             postfix=self.postfix or "",
@@ -92,11 +92,14 @@ class EventBar(tqdm):
         super().close()
 
     def __iter__(self) -> Iterator[Any]:
-        # tqdm's iterator updates its counter without calling update() and closes the bar at
-        # the end (which reports the final count); report as it goes
+        # tqdm's iterator counts in a local variable, writes self.n back only when it redraws
+        # (every mininterval: 30 s into a log file) and closes the bar at the end (which
+        # reports the final count); count the finished items here so each event is current
+        done = int(self.n)
         for item in super().__iter__():
-            self._report()
+            self._report(done=done)
             yield item
+            done += 1
 
 
 def progress_bar(

@@ -158,8 +158,17 @@ def _tokenise(line: str, where: str) -> list[str]:
         raise InputError(f"{where}: cannot split the line ({error})") from None
 
 
-def read_star(path: str | os.PathLike[str]) -> StarTable:
-    """Read a tomogram table; malformed content raises InputError naming file, row, column."""
+@dataclass
+class StarCells:
+    """A star file's first table as text: block name, column labels, one list of cells a row."""
+
+    block_name: str
+    labels: list[str]
+    rows: list[list[str]]
+
+
+def read_star_cells(path: str | os.PathLike[str]) -> StarCells:
+    """The cells of a star file's first loop exactly as written (no types, no checks)."""
     star_path = Path(path)
     try:
         text = star_path.read_text()
@@ -195,29 +204,47 @@ def read_star(path: str | os.PathLike[str]) -> StarTable:
             records.append(cells)
     if not labels:
         raise InputError(f"{star_path}: no loop_ with rln columns; is this a tomogram star file?")
+    return StarCells(block_name=block, labels=labels, rows=records)
+
+
+def parse_cell(label: str, text: str, where: str) -> Any:
+    """One cell's value as its column's type (None when empty); InputError names `where`."""
+    if label not in COLUMNS:
+        return text
+    return _parse_value(text, COLUMNS[label][1], where)
+
+
+def table_from_cells(cells: StarCells, source: str) -> StarTable:
+    """Typed rows from a star's cells; unknown columns are kept as text."""
+    labels = cells.labels
     for required in _REQUIRED_COLUMNS:
         if required not in labels:
             raise InputError(
-                f"{star_path}: column {required} is missing; add it or rerun prepare_star"
+                f"{source}: column {required} is missing; add it or rerun prepare_star"
             )
     rows = []
-    for row_number, cells in enumerate(records, start=1):
+    for row_number, record in enumerate(cells.rows, start=1):
         values: dict[str, Any] = {}
         extra: dict[str, str] = {}
-        for label, cell in zip(labels, cells, strict=True):
+        for label, cell in zip(labels, record, strict=True):
             if label in COLUMNS:
-                attribute, kind = COLUMNS[label]
-                value = _parse_value(cell, kind, f"{star_path}: row {row_number}, column {label}")
+                where = f"{source}: row {row_number}, column {label}"
+                value = parse_cell(label, cell, where)
                 if value is not None:
-                    values[attribute] = value
+                    values[COLUMNS[label][0]] = value
             else:
                 extra[label] = cell
         values.setdefault("index", row_number)
         if "pixel_size_angstrom" not in values:
-            raise InputError(f"{star_path}: row {row_number}, column rlnPixelSize is empty")
+            raise InputError(f"{source}: row {row_number}, column rlnPixelSize is empty")
         rows.append(TomogramRow(**values, extra=extra))
     extra_labels = [label for label in labels if label not in COLUMNS]
-    return StarTable(rows=rows, extra_labels=extra_labels, block_name=block)
+    return StarTable(rows=rows, extra_labels=extra_labels, block_name=cells.block_name)
+
+
+def read_star(path: str | os.PathLike[str]) -> StarTable:
+    """Read a tomogram table; malformed content raises InputError naming file, row, column."""
+    return table_from_cells(read_star_cells(path), str(Path(path)))
 
 
 def _format(value: Any) -> str:

@@ -1,0 +1,192 @@
+"""The GUI's job queue through the API: order, cancel, restart, external runs, progress."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from isonet2.config import SimulateConfig
+from isonet2.config.argv import parse_command_line
+
+# simulate is the quickest command: 64³ tomograms take about 0.1 s each after the imports
+SIMULATE = {"shape": "64,64,64", "tilt_step": 6, "number_tomograms": 2}
+TINY_REFINE = {"epochs": 1, "cube_size": 32, "arch": "unet-small", "ncpus": 0}
+
+
+def moment(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text)
+
+
+def submit(server: Any, command: str, values: dict, run_now: bool = False) -> dict:
+    body = {"command": command, "values": values, "run_now": run_now}
+    status, payload = server.call("POST", "/api/jobs", body)
+    assert status == 201, payload
+    return payload["job"]
+
+
+def pid_of(project: Path, job_id: int) -> int:
+    database = project / ".isonet_gui" / "jobs.sqlite"
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        return db.execute("SELECT pid FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
+
+
+def processes_in(folder: str) -> list[int]:
+    """Processes whose command line names `folder` (the job's runjob and its command)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                words = (entry / "cmdline").read_bytes().split(b"\0")
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if folder.encode() in words and stat != "Z":
+                    found.append(int(entry.name))
+    return found
+
+
+def test_queued_jobs_run_one_after_the_other(gui_server: Any) -> None:
+    first = submit(gui_server, "simulate", SIMULATE)
+    second = submit(gui_server, "simulate", {**SIMULATE, "seed": 1})
+    assert (first["id"], second["id"]) == (1, 2)
+    assert first["folder"] == "simulate/job1" and second["status"] == "queued"
+    assert first["line"] == ("isonet.py simulate -o simulate/job1 --shape 64,64,64 --tilt_step 6.0")
+    first = gui_server.wait_for(1, {"finished", "failed"})
+    second = gui_server.wait_for(2, {"finished", "failed"})
+    assert first["status"] == second["status"] == "finished"
+    assert moment(second["started"]) >= moment(first["finished"])
+    assert first["returncode"] == 0 and first["elapsed_s"] > 0
+    folder = gui_server.project / "simulate" / "job1"
+    assert (folder / "exit_code").read_text().strip() == "0"
+    assert (folder / "tomograms.star").is_file()
+    log = (folder / "log.txt").read_bytes().decode()  # tqdm's "\r" kept
+    assert log.startswith("$ isonet.py simulate -o simulate/job1") and "wrote 2 tomograms" in log
+    [bar] = first["progress"]
+    assert bar["task"] == "simulate" and bar["done"] == bar["total"] == 2 and bar["closed"]
+    _, payload = gui_server.call("GET", "/api/jobs/1/log?offset=0")
+    assert payload["text"] == log and payload["offset"] == len(log.encode())
+    _, payload = gui_server.call("GET", f"/api/jobs/1/log?offset={payload['offset']}")
+    assert payload["text"] == ""
+    # the GUI's own runs are not listed again as command-line runs
+    listed = gui_server.call("GET", "/api/jobs")[1]["jobs"]
+    assert [job["id"] for job in listed if job["source"] == "gui"] == [2, 1]
+    assert {job["folder"] for job in listed if job["source"] == "cli"} == {"sim", "."}
+
+
+def test_a_command_that_fails_is_failed_with_its_one_line_error(gui_server: Any) -> None:
+    job = submit(
+        gui_server, "prepare_star", {"even": "nowhere/EVN", "odd": "sim/odd"}, run_now=True
+    )
+    job = gui_server.wait_for(job["id"], {"finished", "failed"})
+    assert job["status"] == "failed" and job["returncode"] == 1
+    log = (gui_server.project / job["folder"] / "log.txt").read_text().splitlines()
+    assert log[0] == "$ isonet.py prepare_star -e nowhere/EVN -o sim/odd"
+    assert log[-1].startswith("isonet.py prepare_star: error: ") and "nowhere/EVN" in log[-1]
+
+
+def test_run_now_starts_beside_the_queue(gui_server: Any) -> None:
+    long = submit(gui_server, "simulate", {**SIMULATE, "number_tomograms": 40})
+    gui_server.wait_for(long["id"], {"running"})
+    now = submit(gui_server, "simulate", SIMULATE, run_now=True)
+    assert now["status"] == "running"
+    now = gui_server.wait_for(now["id"], {"finished", "failed"})
+    assert now["status"] == "finished"
+    assert gui_server.call("GET", f"/api/jobs/{long['id']}")[1]["job"]["status"] == "running"
+    gui_server.call("POST", f"/api/jobs/{long['id']}/cancel")
+
+
+def test_cancel_kills_the_process_group(gui_server: Any) -> None:
+    job = submit(gui_server, "simulate", {**SIMULATE, "number_tomograms": 2000})
+    waiting = submit(gui_server, "simulate", SIMULATE)
+    deadline = time.monotonic() + 30
+    while not gui_server.call("GET", "/api/jobs/1")[1]["job"]["progress"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    pid = pid_of(gui_server.project, job["id"])
+    assert len(processes_in("simulate/job1")) == 2  # runjob and the command
+    status, payload = gui_server.call("DELETE", "/api/jobs/1")
+    assert status == 409 and "cancel it first" in payload["error"]
+
+    status, payload = gui_server.call("POST", f"/api/jobs/{waiting['id']}/cancel")
+    assert payload["job"]["status"] == "cancelled" and payload["job"]["started"] is None
+    status, payload = gui_server.call("POST", "/api/jobs/1/cancel")
+    assert status == 200
+    job = gui_server.wait_for(1, {"cancelled", "finished", "failed"}, timeout_s=20)
+    assert job["status"] == "cancelled" and job["returncode"] == 128 + 15
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)
+    assert processes_in("simulate/job1") == []
+    assert gui_server.call("GET", "/api/jobs/2")[1]["job"]["status"] == "cancelled"
+
+    status, payload = gui_server.call("POST", "/api/jobs/1/rerun")
+    assert status == 201 and payload["job"]["id"] == 3
+    assert payload["job"]["values"] == job["values"] and payload["job"]["folder"] == "simulate/job3"
+    gui_server.call("POST", "/api/jobs/3/cancel")
+    status, payload = gui_server.call("DELETE", "/api/jobs/2")
+    assert status == 200 and payload == {"deleted": 2}
+    assert gui_server.call("GET", "/api/jobs/2")[0] == 404
+    assert (gui_server.project / "simulate" / "job2").is_dir()  # nothing is lost
+
+
+def test_jobs_survive_a_server_restart(gui_server: Any) -> None:
+    """A running refine is re-adopted; a job that ended while no server ran is read back."""
+    refine = submit(gui_server, "refine", TINY_REFINE)
+    short = submit(gui_server, "simulate", SIMULATE, run_now=True)
+    queued = submit(gui_server, "simulate", SIMULATE)
+    gui_server.wait_for(refine["id"], {"running"})
+    gui_server.stop()
+    exit_code = gui_server.project / short["folder"] / "exit_code"
+    deadline = time.monotonic() + 30
+    while not exit_code.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    gui_server.start()
+    jobs = {job["id"]: job for job in gui_server.call("GET", "/api/jobs")[1]["jobs"]}
+    assert jobs[refine["id"]]["status"] == "running"
+    assert jobs[short["id"]]["status"] == "finished" and jobs[short["id"]]["returncode"] == 0
+    assert jobs[queued["id"]]["status"] == "queued"
+    assert {job["source"] for job in jobs.values()} == {"gui", "cli"}
+
+    refine = gui_server.wait_for(refine["id"], {"finished", "failed"}, timeout_s=90)
+    assert refine["status"] == "finished", (
+        gui_server.project / refine["folder"] / "log.txt"
+    ).read_text()
+    assert refine["progress"][-1]["task"] == "epoch 1/1" and refine["progress"][-1]["closed"]
+    assert "refine/job1/loss_full.png" in refine["pictures"]
+    assert any(path.startswith("refine/job1/preview/") for path in refine["pictures"])
+    status, png = gui_server.call("GET", f"/api/file?path={refine['pictures'][-1]}")
+    assert status == 200 and png[:4] == b"\x89PNG"
+    log = (gui_server.project / "refine" / "job1" / "log.txt").read_text()
+    assert log.count("epoch 1/1  loss") == 1  # the trainer does not write its log twice
+    queued = gui_server.wait_for(queued["id"], {"finished", "failed"})
+    assert moment(queued["started"]) >= moment(refine["finished"])
+
+
+def test_command_line_runs_are_listed(gui_server: Any) -> None:
+    listed = gui_server.call("GET", "/api/jobs")[1]["jobs"]
+    runs = {job["command"]: job for job in listed}
+    assert set(runs) == {"simulate", "prepare_star"}
+    simulate = runs["simulate"]
+    assert simulate["source"] == "cli" and simulate["status"] == "external"
+    assert simulate["folder"] == "sim" and simulate["id"].startswith("cli-")
+    assert simulate["values"]["shape"] == [64, 64, 64]
+    assert gui_server.call("GET", f"/api/jobs/{simulate['id']}")[1]["job"] == simulate
+    assert gui_server.call("POST", f"/api/jobs/{simulate['id']}/cancel")[0] == 409
+    status, payload = gui_server.call("POST", f"/api/jobs/{simulate['id']}/rerun")
+    assert status == 201
+    argv = payload["job"]["argv"]
+    cfg = parse_command_line(SimulateConfig, argv[1:])
+    assert cfg.output_dir == "simulate/job1" and cfg.shape == [64, 64, 64]
+    # a GUI prepare_star rewrites the star and its record: that run is the GUI's now
+    values = {"even": "sim/even", "odd": "sim/odd", "number_subtomos": 4, "pixel_size": 10}
+    prepare = submit(gui_server, "prepare_star", values, run_now=True)
+    assert gui_server.wait_for(prepare["id"], {"finished", "failed"})["status"] == "finished"
+    commands = [
+        (job["command"], job["source"]) for job in gui_server.call("GET", "/api/jobs")[1]["jobs"]
+    ]
+    assert ("prepare_star", "cli") not in commands and ("prepare_star", "gui") in commands

@@ -1,0 +1,208 @@
+"""The GUI server over HTTP: the token, the project sandbox, form errors, the star, volumes."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from isonet2.cli import run
+from isonet2.io.star import read_star
+
+REFUSED = "missing or wrong access token: open the URL that 'isonet.py gui' printed"
+
+
+def raw_get(server: Any, path: str, headers: dict[str, str] | None = None):
+    host, port = server.base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("GET", path, headers=headers or {})
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    return response, body
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def test_the_token_is_required(gui_server: Any) -> None:
+    status, payload = gui_server.call("GET", "/api/project", token=False)
+    assert status == 403 and payload == {"error": REFUSED}
+    response, body = raw_get(gui_server, "/")
+    assert response.status == 403 and REFUSED in body.decode()
+    response, _ = raw_get(gui_server, "/api/jobs", {"X-Isonet-Token": "wrong-token"})
+    assert response.status == 403
+    # the printed URL: a cookie and a redirect to the page without the token
+    response, _ = raw_get(gui_server, f"/?token={gui_server.token}")
+    assert response.status == 303 and response.getheader("Location") == "/"
+    cookie = response.getheader("Set-Cookie")
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    response, body = raw_get(gui_server, "/", {"Cookie": cookie.split(";")[0]})
+    assert response.status == 200 and b"<html" in body.lower()
+    response, _ = raw_get(gui_server, "/api/project", {"Cookie": cookie.split(";")[0]})
+    assert response.status == 200
+    status, payload = gui_server.call("GET", "/api/project")
+    assert status == 200 and payload["project"] == str(gui_server.project.resolve())
+    assert payload["default_star"] == "tomograms.star"
+
+
+def test_paths_outside_the_project_are_refused(
+    gui_server: Any, tmp_path: Path, mrc_writer: Callable[..., Path]
+) -> None:
+    project = gui_server.project
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.star").write_text((project / "tomograms.star").read_text())
+    mrc_writer(outside / "secret.mrc", np.zeros((4, 4, 4)))
+    (project / "link.star").symlink_to(outside / "secret.star")
+    (project / "link.mrc").symlink_to(outside / "secret.mrc")
+    (project / "linked_folder").symlink_to(outside)
+    escapes = [
+        "../outside/secret.star",
+        str(outside / "secret.star"),
+        "link.star",
+        "linked_folder/secret.star",
+        "sim/../../outside/secret.star",
+    ]
+    for path in escapes:
+        mrc = path.replace(".star", ".mrc")
+        for route in (
+            f"/api/star?path={path}",
+            f"/api/file?path={path}",
+            f"/api/volume?path={mrc}",
+            f"/api/slice.png?path={mrc}&axis=z&index=0",
+        ):
+            status, payload = gui_server.call("GET", route)
+            assert status == 403, route
+            assert payload["error"].startswith("path outside the project: ")
+        body = {"path": path, "mtime_ns": "0", "columns": ["rlnIndex"], "rows": []}
+        assert gui_server.call("PUT", "/api/star", body)[0] == 403
+    assert (outside / "secret.star").read_text() == (project / "tomograms.star").read_text()
+    status, payload = gui_server.call("GET", "/api/volumes")
+    assert not any("secret" in path for path in payload["volumes"])
+
+
+def test_a_rejected_value_answers_the_models_message_by_field(gui_server: Any) -> None:
+    values = {"cube_size": 40, "arch": "unet-huge", "epochs": 1}
+    for route in ("/api/command_line", "/api/jobs"):
+        status, payload = gui_server.call("POST", route, {"command": "refine", "values": values})
+        assert status == 422
+        assert payload["errors"]["cube_size"] == (
+            "40 is not a multiple of 16 (the U-Net halves it 4 times)"
+        )
+        assert "unet-small" in payload["errors"]["arch"]
+    status, payload = gui_server.call(
+        "POST", "/api/command_line", {"command": "prepare_star", "values": {"ac": 1.5}}
+    )
+    assert status == 422 and "less than 1" in payload["errors"]["ac"]
+    assert gui_server.call("GET", "/api/jobs")[1]["jobs"][0]["source"] == "cli"  # none added
+
+
+def test_show_command_gives_the_exact_line(gui_server: Any) -> None:
+    body = {
+        "command": "refine",
+        "values": {"epochs": 1, "cube_size": 32, "arch": "", "gpuID": None},
+    }
+    status, payload = gui_server.call("POST", "/api/command_line", body)
+    assert status == 200
+    assert payload["line"] == (
+        "isonet.py refine tomograms.star -o refine/job1 --cube_size 32 --epochs 1"
+    )
+    assert payload["argv"] == payload["line"].split()[1:]
+
+
+def test_commands_follow_the_tutorial(gui_server: Any) -> None:
+    _, payload = gui_server.call("GET", "/api/commands")
+    names = [command["name"] for command in payload["commands"]]
+    assert names[:6] == ["prepare_star", "deconv", "make_mask", "denoise", "refine", "predict"]
+    assert "gui" not in names
+    refine = {field["name"]: field for field in payload["commands"][4]["fields"]}
+    assert refine["cube_size"]["default"] == 96 and refine["cube_size"]["unit"] == "px"
+    assert refine["arch"]["kind"] == "choice" and "unet-small" in refine["arch"]["choices"]
+    assert refine["output_dir"]["readonly"] and refine["star_file"]["positional"] == 0
+
+
+def test_the_star_table_round_trip(gui_server: Any) -> None:
+    star = gui_server.project / "tomograms.star"
+    text = star.read_text().splitlines()
+    # an unknown column, as other tools write them
+    header_end = max(i for i, line in enumerate(text) if line.startswith("_"))
+    text.insert(header_end + 1, f"_rlnMyNote #{header_end}")
+    text[header_end + 2 :] = [line + "  keep_me" for line in text[header_end + 2 :] if line]
+    star.write_text("\n".join(text) + "\n")
+
+    status, table = gui_server.call("GET", "/api/star?path=tomograms.star")
+    assert status == 200 and "rlnMyNote" in table["columns"]
+    defocus = table["columns"].index("rlnDefocus")
+    assert table["rows"][0][defocus] == "30000.0"
+    table["rows"][1][defocus] = "12345"
+    status, saved = gui_server.call("PUT", "/api/star", table)
+    assert status == 200 and saved["mtime_ns"] != table["mtime_ns"]
+    rows = read_star(star).rows
+    assert [row.defocus_angstrom for row in rows] == [30000.0, 12345.0]
+    assert [row.extra["rlnMyNote"] for row in rows] == ["keep_me", "keep_me"]
+    assert not [p for p in star.parent.iterdir() if p.name.startswith(".tomograms.star")]
+
+    # a stale copy is refused; so is a defocus that is not a number
+    status, payload = gui_server.call("PUT", "/api/star", table)
+    assert status == 409 and "changed since it was loaded" in payload["error"]
+    before = star.read_text()
+    table["mtime_ns"] = saved["mtime_ns"]
+    table["rows"][0][defocus] = "about 3 µm"
+    status, payload = gui_server.call("PUT", "/api/star", table)
+    assert status == 422
+    assert "not a float" in payload["errors"]["0:rlnDefocus"]
+    assert star.read_text() == before
+
+
+def test_volumes_and_slices(gui_server: Any, mrc_writer: Callable[..., Path]) -> None:
+    mrc_writer(
+        gui_server.project / "maps" / "small.mrc", np.arange(8 * 16 * 24).reshape(8, 16, 24), 7.0
+    )
+    status, payload = gui_server.call("GET", "/api/volumes")
+    assert (
+        "maps/small.mrc" in payload["volumes"] and "sim/even/sim_01_EVN.mrc" in payload["volumes"]
+    )
+    status, info = gui_server.call("GET", "/api/volume?path=maps/small.mrc")
+    assert info["shape"] == [8, 16, 24] and info["voxel_size_angstrom"] == 7.0
+    assert 0 <= info["lo"] < info["hi"] <= 8 * 16 * 24
+    for axis, index, size in (("z", 3, (24, 16)), ("y", 15, (24, 8)), ("x", 0, (16, 8))):
+        status, png = gui_server.call(
+            "GET", f"/api/slice.png?path=maps/small.mrc&axis={axis}&index={index}&lo=0&hi=100"
+        )
+        assert status == 200 and png_size(png) == size
+    status, payload = gui_server.call("GET", "/api/slice.png?path=maps/small.mrc&axis=z&index=8")
+    assert status == 400 and "outside 0..7" in payload["error"]
+    status, data = gui_server.call("GET", "/api/file?path=tomograms.star")
+    assert status == 200 and data == (gui_server.project / "tomograms.star").read_bytes()
+
+
+def test_gui_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["gui", "--project", str(tmp_path / "missing"), "--open_browser", "False"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such folder" in err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = ["gui", "--project", str(tmp_path), "--port", str(port), "--open_browser", "False"]
+        assert run(line) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in err
+
+
+def test_one_server_per_project(gui_server: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    line = ["gui", "--project", str(gui_server.project), "--port", "0", "--open_browser", "False"]
+    assert run(line) == 2
+    assert "already serves" in capsys.readouterr().err
+    assert os.path.exists(gui_server.project / ".isonet_gui" / "jobs.sqlite")
