@@ -1,4 +1,4 @@
-// Talking to the server (the /api of CONTRACT.md) and building DOM elements.
+// Talking to the server (the /api of docs/gui_api.md) and building DOM elements.
 
 export class ApiError extends Error {
   constructor(message, status, data) {
