@@ -197,3 +197,22 @@ def test_demo_wiring_at_a_tiny_size(
     assert "FSC in wedge" in out and "slices_sim_01.png" in out
     assert Path("d/slices_sim_02.png").stat().st_size > 0
     assert len(Path("d/eval_corrected/evaluate.jsonl").read_text().splitlines()) == 2
+
+
+def test_rotation_average_predicts_a_different_smoother_map(trained: Path) -> None:
+    assert isonet(f"isonet.py predict tomograms.star {trained} -o plain --tomo_idx 1") == 0
+    assert isonet(f"isonet.py predict tomograms.star {trained} -o tta --tomo_idx 1 --tta") == 0
+    plain = read_volume("plain/t0_EVN_isonet2-n2n_unet-small.mrc")
+    averaged = read_volume("tta/t0_EVN_isonet2-n2n_unet-small.mrc")
+    assert np.isfinite(averaged).all() and not np.allclose(plain, averaged)
+    # the average of four predictions varies less than any one of them
+    assert averaged.std() < plain.std()
+
+
+def test_only_rotations_that_keep_every_selected_wedge_are_used(train_project: Path) -> None:
+    from isonet2.pipeline.predict import _shared_rotations
+
+    symmetric = read_star("tomograms.star").rows[0]
+    asymmetric = dataclasses.replace(symmetric, tilt_min_deg=-50.0, tilt_max_deg=65.0)
+    assert len(_shared_rotations([symmetric])) == 3
+    assert _shared_rotations([symmetric, asymmetric]) == [(2, 4)]

@@ -63,6 +63,12 @@ class PredictConfig(TomoSelection):
     padding_factor: float = param(
         1.5, "tile stride = cube / padding_factor; larger = more overlap, fewer seams", ge=1, le=4
     )
+    rotation_average: bool = param(
+        False,
+        "average each tile's prediction over the 180° rotations that keep the missing wedge in "
+        "place (2 passes; 4 for a symmetric tilt range): slower, less orientation-dependent guesses",
+        aliases=("tta",),
+    )
     output_prefix: str = param("", "text put before every output file name")
     batch_size: int | Literal["auto"] = param(
         "auto", "tiles per GPU batch; auto = 8 on a GPU, 2 on CPU"

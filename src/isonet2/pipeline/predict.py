@@ -33,6 +33,7 @@ from isonet2.io.progress import progress_bar
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import StarTable, TomogramRow, read_star, write_star
 from isonet2.nn.registry import model_from_checkpoint
+from isonet2.nn.symmetry import RotationAverage, wedge_preserving_rotations
 from isonet2.pipeline.training import launch, worker_context
 from isonet2.predict.inputs import RowPlan, open_sources, plan_row, tile_filters_for
 from isonet2.predict.pictures import save_fsc_png
@@ -110,6 +111,12 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
     method, arch, cube = ckpt["method"], ckpt["arch"], int(ckpt["cube_size"])
     physics = dict(ckpt["physics"])
     apply_mw = physics.get("apply_mw_x1", True) if cfg.apply_mw_x1 is None else cfg.apply_mw_x1
+    table = read_star(cfg.star_file)
+    rows = table.select(cfg.selected_indices())
+    if cfg.rotation_average:
+        rotations = _shared_rotations(rows)
+        models = [RotationAverage(m, rotations).eval() for m in models]
+        logger.info("averaging the network over %d orientations per tile", 1 + len(rotations))
     batch = cfg.batch_size if cfg.batch_size != "auto" else (8 if device.type == "cuda" else 2)
     predictors = [
         TilePredictor(
@@ -123,8 +130,6 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
         )
         for m in models
     ]
-    table = read_star(cfg.star_file)
-    rows = table.select(cfg.selected_indices())
     plans = [plan_row(row, method=method, input_column=cfg.input_column) for row in rows]
     for plan in plans:
         for path in plan.paths:
@@ -202,6 +207,12 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
         voxels / 1e6 / seconds,
     )
     return result
+
+
+def _shared_rotations(rows: list[TomogramRow]) -> list[tuple[int, int]]:
+    """The 180° rotations that keep the missing wedge of every selected tomogram in place."""
+    per_row = [wedge_preserving_rotations(r.tilt_min_deg, r.tilt_max_deg) for r in rows]
+    return [dims for dims in per_row[0] if all(dims in other for other in per_row)]
 
 
 def _tiles(job: _Job, slab: Slab, cube: int, padding_factor: float) -> int:
