@@ -164,3 +164,58 @@ def test_two_workers_follow_the_loss_of_one_process_with_the_same_global_batch(
         [record["loss"] for record in run.runs[0].history] for run in (alone, pair)
     )
     assert shared == pytest.approx(single, rel=1e-6)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Live processes below `pid` (children, grandchildren, ...)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found, frontier = [], [pid]
+    while frontier:
+        below = [child for child, parent in parents.items() if parent in frontier]
+        found += below
+        frontier = below
+    return found
+
+
+def test_ctrl_c_stops_every_worker_with_one_line(train_project: Path) -> None:
+    """Ctrl-C in a terminal sends SIGINT to the whole foreground process group."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [
+        sys.executable,
+        "-m",
+        "isonet2.cli",
+        *shlex.split(f"refine tomograms.star -o ctrlc {SMALL} --cpu_workers 2 --epochs 200"),
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    child = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, start_new_session=True, env=env
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while len(_descendants(child.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)  # the launcher and its two workers are starting
+        workers = _descendants(child.pid)
+        assert len(workers) >= 2, "the workers never started"
+        time.sleep(3)  # let them reach the training loop
+        os.killpg(child.pid, signal.SIGINT)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    assert child.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "isonet.py refine: interrupted"
+    assert "Traceback" not in stderr
+    time.sleep(1)
+    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    zombies = [p for p in alive if "Z" in Path(f"/proc/{p}/stat").read_text().split()[2]]
+    assert alive == zombies == [] or set(alive) == set(zombies), alive

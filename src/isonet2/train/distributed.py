@@ -37,7 +37,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch.distributed.elastic.multiprocessing.api import DefaultLogsSpecs
+from torch.distributed.elastic.multiprocessing.api import DefaultLogsSpecs, SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ErrorHandler
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -152,13 +152,25 @@ def launch_workers(entry: Callable[..., Any], nprocs: int, args: tuple[Any, ...]
         except ChildFailedError as failed:
             rank, reason = _root_cause(failed, Path(log_dir))
             raise InputError(f"worker {rank} failed: {reason}") from None
+        except SignalException as stopped:  # Ctrl-C or a kill: the launcher stopped the workers
+            if stopped.sigval == signal.SIGINT:
+                raise KeyboardInterrupt from None
+            raise SystemExit(128 + int(stopped.sigval)) from None
     return returned[0]
 
 
 @contextmanager
 def _quiet(names: tuple[str, ...]) -> Iterator[None]:
-    """Only CRITICAL records from the loggers `names` while the block runs."""
-    loggers = [logging.getLogger(name) for name in names]
+    """Only CRITICAL records from the loggers `names` and those below them while the block runs.
+
+    torch sets levels on its module loggers, so quieting the parent alone is not enough.
+    """
+    below = [
+        name
+        for name in list(logging.root.manager.loggerDict)
+        if any(name.startswith(f"{parent}.") for parent in names)
+    ]
+    loggers = [logging.getLogger(name) for name in (*names, *below)]
     levels = [log.level for log in loggers]
     for log in loggers:
         log.setLevel(logging.CRITICAL)
