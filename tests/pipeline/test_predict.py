@@ -216,3 +216,33 @@ def test_only_rotations_that_keep_every_selected_wedge_are_used(train_project: P
     asymmetric = dataclasses.replace(symmetric, tilt_min_deg=-50.0, tilt_max_deg=65.0)
     assert len(_shared_rotations([symmetric])) == 3
     assert _shared_rotations([symmetric, asymmetric]) == [(2, 4)]
+
+
+def predict_as_if_on_two_machines(config: dict[str, object], devices: list[torch.device]) -> object:
+    """predict's worker in a launch that claims to span two machines; each rank that predicts
+    leaves a file predicted_by_rank<R>."""
+    predict.spans_nodes = lambda: True  # type: ignore[attr-defined]
+    inner = predict._predict
+
+    def _predict(cfg: PredictConfig, context: object) -> object:
+        Path(f"predicted_by_rank{os.environ['RANK']}").touch()
+        return inner(cfg, context)  # type: ignore[arg-type]
+
+    predict._predict = _predict  # type: ignore[assignment]
+    return predict.predict_worker(config, devices)
+
+
+def test_on_several_machines_rank_zero_predicts_alone(trained: Path) -> None:
+    """A memory-mapped output cannot be shared between machines: rank 0 writes it whole."""
+    assert isonet(f"isonet.py predict tomograms.star {trained} -o one --tomo_idx 1") == 0
+    single = read_volume(read_star("tomograms.star").rows[0].corrected_path or "")
+    config = PredictConfig(star_file="tomograms.star", model=str(trained), output_dir="nodes")
+    devices = [torch.device("cpu")]
+    result = launch_workers(predict_as_if_on_two_machines, 2, (config.model_dump(), devices))
+    assert child_processes() == []
+    assert sorted(Path().glob("predicted_by_rank*")) == [Path("predicted_by_rank0")]
+    assert [path.name for path in result.outputs] == [
+        "t0_EVN_isonet2-n2n_unet-small.mrc",
+        "t1_EVN_isonet2-n2n_unet-small.mrc",
+    ]
+    np.testing.assert_array_equal(read_volume(result.outputs[0]), single)

@@ -13,6 +13,7 @@ output files (predict/sharing.py); the command also runs as the workers of an ou
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -41,7 +42,7 @@ from isonet2.predict.predictor import TileFilters, TilePredictor
 from isonet2.predict.sharing import Slab, share_slabs, shared_outputs
 from isonet2.predict.tiling import TileGrid
 from isonet2.train.devices import autocast_dtype
-from isonet2.train.distributed import DistributedContext
+from isonet2.train.distributed import DistributedContext, spans_nodes
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,18 @@ def predict_worker(config: dict[str, object], devices: list[torch.device]) -> Pr
     """One worker (or the only process): predict its share; rank 0 records the outputs."""
     cfg = PredictConfig.model_validate(config)
     with worker_context(devices) as context:
+        if context.world_size > 1 and spans_nodes():
+            # ranks share each output file through memory maps, whose pages are not kept
+            # coherent between machines on a network file system: on several nodes rank 0
+            # predicts alone and the others are done
+            if not context.is_main:
+                return PredictResult()
+            logger.warning(
+                "predict: the %d workers span several machines; rank 0 predicts alone "
+                "(start predict on one node to share the work)",
+                context.world_size,
+            )
+            context = dataclasses.replace(context, world_size=1)
         return _predict(cfg, context)
 
 

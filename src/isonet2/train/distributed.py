@@ -71,6 +71,12 @@ def under_torchrun() -> bool:
     return "WORLD_SIZE" in os.environ
 
 
+def spans_nodes() -> bool:
+    """True when this launch's workers run on more than one machine (torchrun's variables)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return world > int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+
+
 def is_main_process() -> bool:
     """True outside any launch and on rank 0 of one."""
     return int(os.environ.get("RANK", "0")) == 0
