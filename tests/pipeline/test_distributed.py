@@ -219,3 +219,37 @@ def test_ctrl_c_stops_every_worker_with_one_line(train_project: Path) -> None:
     alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
     zombies = [p for p in alive if "Z" in Path(f"/proc/{p}/stat").read_text().split()[2]]
     assert alive == zombies == [] or set(alive) == set(zombies), alive
+
+
+def test_a_worker_of_an_outer_torchrun_unwinds_on_sigterm(train_project: Path) -> None:
+    """torchrun stops its workers with SIGTERM; ours exit 143 through their cleanup."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    words = shlex.split(f"refine tomograms.star -o outer {SMALL} --epochs 200")
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        WORLD_SIZE="1",
+        RANK="0",
+        LOCAL_RANK="0",
+        LOCAL_WORLD_SIZE="1",
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-m", "isonet2.cli", *words], stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not Path("outer", CHECKPOINT).exists() and time.monotonic() < deadline:
+            time.sleep(0.5)  # training has begun once the first checkpoint is written
+        child.send_signal(signal.SIGTERM)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    assert [p.name for p in Path("outer").iterdir() if p.name.startswith(".")] == []

@@ -27,6 +27,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -125,9 +126,17 @@ def free_port() -> int:
 
 def run_workers(entry: Callable[..., Any], nprocs: int, args: tuple[Any, ...]) -> Any:
     """entry(*args) in this process (one worker, or under torchrun), else in `nprocs` workers."""
-    if nprocs == 1 or under_torchrun():
+    if not under_torchrun():
+        return entry(*args) if nprocs == 1 else launch_workers(entry, nprocs, args)
+    # a worker of an outer torchrun, which also stops workers with SIGTERM: unwind on it, so
+    # finally blocks remove half-written files (signal handlers belong to the main thread)
+    if threading.current_thread() is not threading.main_thread():
         return entry(*args)
-    return launch_workers(entry, nprocs, args)
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        return entry(*args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def launch_workers(entry: Callable[..., Any], nprocs: int, args: tuple[Any, ...]) -> Any:
