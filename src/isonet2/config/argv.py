@@ -33,33 +33,35 @@ def normalise_flag(name: str) -> str:
     return name.lstrip("-").lower().replace("-", "").replace("_", "")
 
 
-def _extra(info: FieldInfo) -> dict[str, Any]:
+def field_extra(info: FieldInfo) -> dict[str, Any]:
+    """What `param(...)` stored beside the field: unit, aliases, short, positional."""
     extra = info.json_schema_extra
     return extra if isinstance(extra, dict) else {}
 
 
-def _type_parts(annotation: Any) -> tuple[Any, ...]:
+def type_parts(annotation: Any) -> tuple[Any, ...]:
+    """The members of a Union annotation (X | Y), or the annotation alone."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         return typing.get_args(annotation)
     return (annotation,)
 
 
 def _is_bool(info: FieldInfo) -> bool:
-    return bool in _type_parts(info.annotation)
+    return bool in type_parts(info.annotation)
 
 
 def _is_list(info: FieldInfo) -> bool:
-    return any(typing.get_origin(part) is list for part in _type_parts(info.annotation))
+    return any(typing.get_origin(part) is list for part in type_parts(info.annotation))
 
 
 def _allows_none(info: FieldInfo) -> bool:
-    return type(None) in _type_parts(info.annotation)
+    return type(None) in type_parts(info.annotation)
 
 
 def choices(info: FieldInfo) -> list[Any]:
     """The allowed values of a Literal-typed field (auto-like words included)."""
     found: list[Any] = []
-    for part in _type_parts(info.annotation):
+    for part in type_parts(info.annotation):
         if typing.get_origin(part) is Literal:
             found.extend(typing.get_args(part))
     return found
@@ -69,7 +71,7 @@ def flag_table(model: type[CommandConfig]) -> dict[str, str]:
     """Every accepted spelling (normalised) -> field name; spellings must not collide."""
     table: dict[str, str] = {}
     for name, info in model.model_fields.items():
-        for spelling in (name, *_extra(info).get("aliases", [])):
+        for spelling in (name, *field_extra(info).get("aliases", [])):
             key = normalise_flag(spelling)
             if table.get(key, name) != name:
                 raise RuntimeError(f"{model.command}: flag {spelling} names two parameters")
@@ -79,17 +81,18 @@ def flag_table(model: type[CommandConfig]) -> dict[str, str]:
 
 def _short_table(model: type[CommandConfig]) -> dict[str, str]:
     return {
-        _extra(info)["short"]: name
+        field_extra(info)["short"]: name
         for name, info in model.model_fields.items()
-        if "short" in _extra(info)
+        if "short" in field_extra(info)
     }
 
 
-def _positionals(model: type[CommandConfig]) -> list[str]:
+def positionals(model: type[CommandConfig]) -> list[str]:
+    """The fields that may stand as bare arguments after the command, in slot order."""
     slots = [
-        (_extra(info)["positional"], name)
+        (field_extra(info)["positional"], name)
         for name, info in model.model_fields.items()
-        if "positional" in _extra(info)
+        if "positional" in field_extra(info)
     ]
     return [name for _, name in sorted(slots)]
 
@@ -118,7 +121,7 @@ def _unknown(command: str, flag: str, table: dict[str, str]) -> UsageError:
 def parse_words(model: type[CommandConfig], argv: list[str]) -> dict[str, Any]:
     """Split command-line words into {field name: raw value}, without validating values."""
     fields = model.model_fields
-    table, shorts, slots = flag_table(model), _short_table(model), _positionals(model)
+    table, shorts, slots = flag_table(model), _short_table(model), positionals(model)
     values: dict[str, Any] = {}
     spelled: dict[str, str] = {}
     words = list(argv)
@@ -174,7 +177,7 @@ def validation_message(model: type[CommandConfig], error: ValidationError) -> st
     if field is None:
         return message
     if first.get("type") == "missing":
-        slot = _extra(model.model_fields[field]).get("positional")
+        slot = field_extra(model.model_fields[field]).get("positional")
         where = "" if slot is None else f" (or as argument {slot + 1} after the command)"
         return f"--{field} is required{where}; see isonet.py {model.command} -h"
     given = first.get("input")
@@ -191,22 +194,48 @@ def parse_command_line(model: type[CommandConfig], argv: list[str]) -> CommandCo
         raise UsageError(validation_message(model, error)) from None
 
 
+def value_word(value: Any) -> str:
+    """A value as one command-line word: lists joined by commas, booleans as True/False."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return ",".join(value_word(item) for item in value)
+    return str(value).strip()
+
+
 def to_command_line(cfg: CommandConfig, prog: str = "isonet.py") -> list[str]:
-    """The words that reproduce `cfg`: only the values that differ from the defaults."""
-    words = [prog, cfg.command]
-    for name, info in type(cfg).model_fields.items():
+    """The words that reproduce `cfg`: [prog, command, positionals..., changed flags...].
+
+    Positional parameters come first, as the tutorial writes them; then every other value
+    that differs from its default, with the short flag where there is one (-o for output_dir).
+    A value that starts with '-' and is no number is attached with '=' so it is not a flag.
+    """
+    model = type(cfg)
+    fields = model.model_fields
+    words = [prog, model.command]
+    placed = set()
+    for name in positionals(model):
         value = getattr(cfg, name)
-        if value == info.default:
+        if value is None or value_word(value).startswith("-"):
+            break
+        words.append(value_word(value))
+        placed.add(name)
+    for name, info in fields.items():
+        value = getattr(cfg, name)
+        if name in placed or value == info.default:
             continue
-        if isinstance(value, list):
-            value = ",".join(str(v) for v in value)
-        words += [f"--{name}", str(value)]
+        short = field_extra(info).get("short")
+        text = value_word(value) if value is not None else "None"
+        if text.startswith("-") and not _looks_numeric(text):
+            words.append(f"--{name}={text}")
+        else:
+            words += [f"-{short}" if short else f"--{name}", text]
     return words
 
 
 def help_text(model: type[CommandConfig], prog: str = "isonet.py") -> str:
     """The `isonet.py <command> -h` page."""
-    slots = _positionals(model)
+    slots = positionals(model)
     usage = " ".join([prog, model.command, *(f"[{name}]" for name in slots), "[--flag value ...]"])
     lines = [f"usage: {usage}", "", model.summary(), ""]
     body = model.description()
@@ -215,7 +244,7 @@ def help_text(model: type[CommandConfig], prog: str = "isonet.py") -> str:
         lines += [details.strip(), ""]
     lines.append("parameters:")
     for name, info in model.model_fields.items():
-        extra = _extra(info)
+        extra = field_extra(info)
         spellings = [f"--{name}"]
         if "short" in extra:
             spellings.insert(0, f"-{extra['short']}")

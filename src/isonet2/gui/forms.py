@@ -13,7 +13,6 @@ config model's own message, keyed by the field it concerns ("__all__" when none)
 from __future__ import annotations
 
 import shlex
-import types
 import typing
 from typing import Any
 
@@ -22,7 +21,14 @@ from pydantic.fields import FieldInfo
 from pydantic_core import to_jsonable_python
 
 from isonet2.config import COMMANDS, CommandConfig
-from isonet2.config.argv import choices, parse_words
+from isonet2.config.argv import (
+    choices,
+    field_extra,
+    parse_words,
+    to_command_line,
+    type_parts,
+    value_word,
+)
 from isonet2.errors import UsageError
 
 PROG = "isonet.py"
@@ -46,21 +52,9 @@ def offered_commands() -> list[str]:
     return [*TUTORIAL_ORDER, *rest]
 
 
-def _extra(info: FieldInfo) -> dict[str, Any]:
-    extra = info.json_schema_extra
-    return extra if isinstance(extra, dict) else {}
-
-
-def _parts(info: FieldInfo) -> tuple[Any, ...]:
-    annotation = info.annotation
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return typing.get_args(annotation)
-    return (annotation,)
-
-
 def field_kind(info: FieldInfo) -> str:
     """How a form shows the field: int, float, bool, text, choice or list."""
-    parts = [part for part in _parts(info) if part is not type(None)]
+    parts = [part for part in type_parts(info.annotation) if part is not type(None)]
     if any(typing.get_origin(part) is list for part in parts):
         return "list"
     if bool in parts:
@@ -76,7 +70,7 @@ def field_kind(info: FieldInfo) -> str:
 
 def field_schema(name: str, info: FieldInfo) -> dict[str, Any]:
     """One form field, all of it read from the config model."""
-    extra = _extra(info)
+    extra = field_extra(info)
     short = extra.get("short")
     return {
         "name": name,
@@ -90,7 +84,7 @@ def field_schema(name: str, info: FieldInfo) -> dict[str, Any]:
         "required": info.is_required(),
         "positional": extra.get("positional"),
         "readonly": name == OUTPUT_FIELD,
-        "nullable": type(None) in _parts(info),
+        "nullable": type(None) in type_parts(info.annotation),
     }
 
 
@@ -102,18 +96,6 @@ def command_schema(model: type[CommandConfig]) -> dict[str, Any]:
         "description": model.description(),
         "fields": [field_schema(name, info) for name, info in model.model_fields.items()],
     }
-
-
-def _word(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return ",".join(_word(item) for item in value)
-    return str(value).strip()
-
-
-def _flag_words(name: str, value: Any) -> list[str]:
-    return [f"--{name}={_word(value)}"]
 
 
 def model_for(command: str) -> type[CommandConfig]:
@@ -142,7 +124,7 @@ def form_config(command: str, values: dict[str, Any], output_dir: str | None) ->
     kept = clean_values(model, values)
     if OUTPUT_FIELD in model.model_fields and output_dir is not None:
         kept[OUTPUT_FIELD] = output_dir
-    words = [word for name, value in kept.items() for word in _flag_words(name, value)]
+    words = [f"--{name}={value_word(value)}" for name, value in kept.items()]
     try:
         raw = parse_words(model, words)
     except UsageError as error:
@@ -167,45 +149,8 @@ def field_errors(model: type[CommandConfig], error: ValidationError) -> dict[str
 
 
 def command_words(cfg: CommandConfig) -> list[str]:
-    """The command's words (without the program name) that reproduce `cfg`.
-
-    Positional parameters come first, as the tutorial writes them; then every other value
-    that differs from its default, with the short flag where there is one (-o for output_dir).
-    """
-    model = type(cfg)
-    fields = model.model_fields
-    slots = sorted(
-        (_extra(info)["positional"], name)
-        for name, info in fields.items()
-        if "positional" in _extra(info)
-    )
-    words = [model.command]
-    placed = set()
-    for _, name in slots:
-        value = getattr(cfg, name)
-        if value is None or _word(value).startswith("-"):
-            break
-        words.append(_word(value))
-        placed.add(name)
-    for name, info in fields.items():
-        value = getattr(cfg, name)
-        if name in placed or value == info.default:
-            continue
-        short = _extra(info).get("short")
-        text = _word(value) if value is not None else "None"
-        if text.startswith("-") and not _numeric(text):
-            words.append(f"--{name}={text}")
-        else:
-            words += [f"-{short}" if short else f"--{name}", text]
-    return words
-
-
-def _numeric(text: str) -> bool:
-    try:
-        float(text.split(",")[0])
-    except ValueError:
-        return False
-    return True
+    """The command's words (without the program name) that reproduce `cfg`."""
+    return to_command_line(cfg, PROG)[1:]
 
 
 def command_line(words: list[str]) -> str:
