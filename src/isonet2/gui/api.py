@@ -283,13 +283,14 @@ class Api:
         volume = open_volume(path)
         size = volume.shape[AXES.index(axis)]
         index = int(_number(query, "index", size // 2))
-        if not 0 <= index < size:
-            raise ApiError(400, f"index {index} is outside 0..{size - 1} along {axis}")
         if "lo" in query and "hi" in query:
             lo, hi = _number(query, "lo"), _number(query, "hi")
         else:
             lo, hi = contrast_range(volume)
-        png = slice_png(volume, axis, index, lo, hi)
+        try:
+            png = slice_png(volume, axis, index, lo, hi)
+        except IndexError as error:  # take_slice checks the index
+            raise ApiError(400, str(error)) from None
         return Reply(200, png, "image/png", {"Cache-Control": "no-store"})
 
     def get_file(self, *, query: dict[str, list[str]], body: Any) -> Reply:

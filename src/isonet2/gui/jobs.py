@@ -29,7 +29,7 @@ from typing import Any
 
 from isonet2.gui import forms
 from isonet2.gui.project import GUI_FOLDER, highest_job_folder
-from isonet2.gui.runjob import EXIT_CODE_NAME, LOG_NAME
+from isonet2.gui.runjob import EXIT_CODE_NAME, LOG_NAME, exit_status
 from isonet2.gui.store import JobRecord, Store
 
 logger = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class JobQueue:
         self._children.pop(job.id, None)
         code = read_exit_code(self.root / job.folder)
         if code is None and child is not None and child.returncode is not None:
-            code = child.returncode if child.returncode >= 0 else 128 - child.returncode
+            code = exit_status(child.returncode)
         if job.cancel_requested:
             status = "cancelled"
             if job.pid:
@@ -181,11 +181,14 @@ class JobQueue:
         """The N the next job's folder will get."""
         return max(self.store.highest_id(), highest_job_folder(self.root)) + 1
 
+    def _job_words(self, command: str, values: dict[str, Any], number: int) -> list[str]:
+        """The words job `number` runs: the form validated, output_dir = its folder."""
+        cfg = forms.form_config(command, values, output_dir=f"{command}/job{number}")
+        return forms.command_words(cfg)
+
     def preview(self, command: str, values: dict[str, Any]) -> tuple[list[str], str]:
         """The argv and the line the job would run if submitted now (FormError if invalid)."""
-        folder = f"{command}/job{self.next_number()}"
-        cfg = forms.form_config(command, values, output_dir=folder)
-        words = forms.command_words(cfg)
+        words = self._job_words(command, values, self.next_number())
         return words, forms.command_line(words)
 
     def submit(self, command: str, values: dict[str, Any], run_now: bool) -> JobRecord:
@@ -193,8 +196,7 @@ class JobQueue:
         with self._lock:
             number = self.next_number()
             folder = f"{command}/job{number}"
-            cfg = forms.form_config(command, values, output_dir=folder)
-            words = forms.command_words(cfg)
+            words = self._job_words(command, values, number)
             model = forms.model_for(command)
             kept = forms.clean_values(model, values)
             kept.pop(forms.OUTPUT_FIELD, None)

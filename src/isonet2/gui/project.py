@@ -187,13 +187,12 @@ def external_runs(root: Path, gui_argvs: set[tuple[str, ...]]) -> list[ExternalR
                 argv=[str(word) for word in argv] if isinstance(argv, list) else [],
             )
         )
-    return sorted(runs, key=lambda run: _sort_time(run.time), reverse=True)
+    return sorted(runs, key=lambda run: iso_seconds(run.time), reverse=True)
 
 
-def _sort_time(text: str | None) -> float:
-    if text is None:
-        return 0.0
+def iso_seconds(text: str | None) -> float:
+    """An ISO 8601 time as seconds since the epoch, for sorting; 0 when missing or unreadable."""
     try:
-        return datetime.datetime.fromisoformat(text).timestamp()
+        return datetime.datetime.fromisoformat(text).timestamp() if text else 0.0
     except ValueError:
         return 0.0

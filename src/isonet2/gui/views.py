@@ -53,13 +53,6 @@ def job_view(job: JobRecord, seen: JobEvents) -> dict[str, Any]:
     }
 
 
-def _timestamp(text: str | None) -> float:
-    try:
-        return datetime.datetime.fromisoformat(text).timestamp() if text else 0.0
-    except ValueError:
-        return 0.0
-
-
 def changed_values(run: project.ExternalRun) -> dict[str, Any]:
     """An external run's parameters that differ from its command's defaults."""
     model = COMMANDS.get(run.command)
@@ -108,4 +101,4 @@ def external_view(root: Path, run: project.ExternalRun) -> dict[str, Any]:
 
 def newest_first(view: dict[str, Any]) -> float:
     """Sort key: a JOB's creation time, negated (newest first)."""
-    return -_timestamp(view["created"])
+    return -project.iso_seconds(view["created"])
