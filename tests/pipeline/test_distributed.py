@@ -33,20 +33,29 @@ def refine(out: str, extra: str) -> int:
     return run(shlex.split(f"refine tomograms.star -o {out} {SMALL} {extra}"))
 
 
+def process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every live process, from /proc."""
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue
+        table[int(stat.parent.name)] = (parent, command)
+    return table
+
+
 def child_processes() -> list[str]:
     """Command lines of this process's live children, but Python's resource tracker.
 
     The tracker (started once by any spawn) belongs to this interpreter, not to a launch.
     """
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = stat.read_text().rsplit(")", 1)[1].split()[1]
-            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, IndexError):
-            continue
-        if int(parent) == os.getpid() and "resource_tracker" not in command:
-            found.append(command)
+    found = [
+        command
+        for parent, command in process_table().values()
+        if parent == os.getpid() and "resource_tracker" not in command
+    ]
     return found + [str(p) for p in multiprocessing.active_children()]
 
 
@@ -168,12 +177,7 @@ def test_two_workers_follow_the_loss_of_one_process_with_the_same_global_batch(
 
 def _descendants(pid: int) -> list[int]:
     """Live processes below `pid` (children, grandchildren, ...)."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
+    parents = {child: parent for child, (parent, _) in process_table().items()}
     found, frontier = [], [pid]
     while frontier:
         below = [child for child, parent in parents.items() if parent in frontier]
