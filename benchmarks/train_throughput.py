@@ -25,14 +25,13 @@ import time
 
 import torch
 import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
 
-from isonet2.nn.registry import build_model
 from isonet2.targets.settings import TargetSettings, TomogramPhysics
 from isonet2.targets.strategy import make_strategy
 from isonet2.train.devices import autocast_dtype, select_devices
 from isonet2.train.distributed import init_from_env, run_workers, shutdown, worker_count
 from isonet2.train.losses import get_base_loss, masked_loss
+from isonet2.train.trainer import data_parallel, training_network
 
 
 def main() -> None:
@@ -66,20 +65,10 @@ def measure(options: dict, device_names: list[str]) -> dict:
 
 
 def _measure(args: argparse.Namespace, device: torch.device, world_size: int, rank: int) -> dict:
-    torch.backends.cudnn.benchmark = True
     amp = autocast_dtype(device, True)
-    net = build_model(args.arch)
-    if world_size > 1 and device.type == "cuda":
-        net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
-    net = net.to(device)
-    if device.type == "cuda":
-        net = net.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+    net = training_network(args.arch, device, world_size)
     network = torch.compile(net) if args.compile else net
-    model = network
-    if world_size > 1:
-        model = DistributedDataParallel(
-            network, device_ids=[device] if device.type == "cuda" else None
-        )
+    model = data_parallel(network, device, world_size)
     optimizer = torch.optim.AdamW(net.parameters(), lr=3e-4)
     physics = [TomogramPhysics(10.0, 30000.0, 300.0, 2.7, 0.1, -60.0, 60.0)]
     settings = TargetSettings(method=args.method, ctf_mode=args.ctf_mode, mw_weight=args.mw_weight)

@@ -170,6 +170,28 @@ def _local_batch_size(spec: TrainSpec, world_size: int) -> int:
     return spec.batch_size // world_size
 
 
+def training_network(arch: str, device: torch.device, world_size: int) -> torch.nn.Module:
+    """The unwrapped network as training runs it on `device` among `world_size` workers.
+
+    SyncBatchNorm across GPUs (on the CPU, without it, rank 0's statistics are broadcast);
+    channels-last 3D memory and cuDNN autotuning (fixed cube shapes) on CUDA.
+    """
+    net = build_model(arch).to(device)
+    if world_size > 1 and device.type == "cuda":
+        net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        net = net.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+    return net
+
+
+def data_parallel(net: torch.nn.Module, device: torch.device, world_size: int) -> torch.nn.Module:
+    """`net` wrapped in DistributedDataParallel when there are several workers, else itself."""
+    if world_size == 1:
+        return net
+    return DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
+
+
 def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -> TrainResult:
     check_cube_size(spec.arch, spec.cube_size)
     device, world_size = context.device, context.world_size
@@ -194,12 +216,7 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
     total_steps = spec.epochs * steps_per_epoch
 
     # ---- model, optimizer, resume
-    net = build_model(spec.arch).to(device)  # unwrapped: what checkpoints and previews see
-    if world_size > 1 and device.type == "cuda":  # on the CPU (no SyncBatchNorm there) rank 0's
-        net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)  # statistics are broadcast
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed cube shapes: let cuDNN pick kernels
-        net = net.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+    net = training_network(spec.arch, device, world_size)  # what checkpoints and previews see
     optimizer = torch.optim.AdamW(net.parameters(), lr=spec.learning_rate)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     start_epoch, history = 0, []
@@ -219,9 +236,7 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
         _check_compatible(ckpt, spec, spec.pretrained_model)
         net.load_state_dict(ckpt["model_state"])
         logger.info("starting from the weights of %s", spec.pretrained_model)
-    model: torch.nn.Module = net
-    if world_size > 1:
-        model = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
+    model = data_parallel(net, device, world_size)
     strategy = make_strategy(spec.settings, physics_of(tomoset), spec.cube_size, device)
     logger.info(
         "training %s (%s, cube %d) on %s: %d epochs x %d steps of %d subtomograms%s",
