@@ -10,6 +10,7 @@ from isonet2.fourier.grids import centred_indices, radial_frequency_grid
 from isonet2.fourier.rotations import (
     CUBE_ROTATIONS,
     cube_rotation_matrices,
+    midpoint_upsample,
     random_rotation_matrices,
     rotate_centred_mask,
     rotate_centred_spectrum,
@@ -153,3 +154,46 @@ def test_rotate_centred_mask_follows_rotate_volume() -> None:
     right, wrong = outside(mats), outside(mats.transpose(1, 2))
     assert torch.all(right < 0.1)
     assert torch.all(right < 0.5 * wrong)
+
+
+def test_midpoint_upsample_keeps_the_samples_and_is_exact_for_cubics_inside() -> None:
+    volume = random(2, 1, 9, 10, 11, seed=6)
+    up = midpoint_upsample(volume)
+    assert up.shape == (2, 1, 17, 19, 21)
+    assert torch.equal(up[..., ::2, ::2, ::2], volume)
+    z, y, x = torch.meshgrid(
+        *(torch.arange(n, dtype=torch.float64) for n in (8, 8, 8)), indexing="ij"
+    )
+    cubic = (0.5 * z**3 - 2 * y**2 * x + x**3 - 3 * z + 1).float()
+    fine = torch.meshgrid(
+        *(torch.arange(15, dtype=torch.float64) / 2 for _ in range(3)), indexing="ij"
+    )
+    expected = 0.5 * fine[0] ** 3 - 2 * fine[1] ** 2 * fine[2] + fine[2] ** 3 - 3 * fine[0] + 1
+    inner = (slice(2, -2),) * 3  # the repeated edges make the first and last midpoints inexact
+    assert torch.allclose(
+        midpoint_upsample(cubic)[inner], expected.float()[inner], rtol=1e-5, atol=1e-3
+    )
+
+
+def test_fine_rotation_keeps_more_high_frequencies_and_fills_the_corners() -> None:
+    n = 32
+    volume = random(1, 1, n, n, n, seed=7)  # white noise: flat power before rotating
+    batch = volume.expand(4, 1, n, n, n)
+    mats = random_rotation_matrices(4, torch.Generator().manual_seed(2))
+    radius = radial_frequency_grid((n, n, n))
+
+    def band_power(rotated: torch.Tensor, low: float, high: float) -> float:
+        power = centred_spectrum(rotated).abs() ** 2
+        band = (radius > low) & (radius <= high)
+        return float((power * band).sum() / band.sum() / rotated.shape[0])
+
+    plain, fine = rotate_volume(batch, mats), rotate_volume(batch, mats, fine=True)
+    for low, high in ((0.2, 0.3), (0.35, 0.5)):
+        original = band_power(volume, low, high)
+        assert band_power(fine, low, high) > 1.5 * band_power(plain, low, high)
+        assert band_power(fine, low, high) < 1.05 * original  # no invented power
+    assert band_power(fine, 0.2, 0.3) > 0.75 * band_power(volume, 0.2, 0.3)
+    assert (plain == 0).float().mean() > 0.05  # the zero corners of the plain resampling
+    assert (fine == 0).float().mean() < 1e-4
+    eye = torch.eye(3).expand(1, 3, 3)
+    assert torch.allclose(rotate_volume(volume, eye, fine=True), volume, atol=1e-5)

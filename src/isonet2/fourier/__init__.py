@@ -31,6 +31,7 @@ from isonet2.fourier.grids import (
 from isonet2.fourier.rotations import (
     CUBE_ROTATIONS,
     cube_rotation_matrices,
+    midpoint_upsample,
     random_rotation_matrices,
     rotate_centred_mask,
     rotate_centred_spectrum,
@@ -52,6 +53,7 @@ __all__ = [
     "first_peak_clip",
     "fourier_shell_correlation",
     "frequency_indices",
+    "midpoint_upsample",
     "missing_wedge_mask",
     "phase_flip_filter",
     "radial_frequency_grid",

@@ -10,8 +10,9 @@ Example:
 
 Rotation policy (ALGORITHM §5): per batch, with probability 1 - random_rot_weight one of the 23
 non-identity rotations of the cube group (exact index maps, `isonet2.fourier.rotations`),
-otherwise one rotation drawn uniformly from SO(3) (trilinear resampling, zeros outside; its
-rotated mask is thresholded at 0.5 to stay binary). The whole batch shares the rotation.
+otherwise one rotation drawn uniformly from SO(3) (trilinear resampling of the cubes upsampled
+with cubic midpoints, reflected at the faces; its rotated mask is thresholded at 0.5 to stay
+binary). The whole batch shares the rotation.
 
 Every random draw derives from the one CPU ``torch.Generator`` passed in: rotations are drawn
 from it directly (the same on every device), noise on the data's device (see
@@ -67,7 +68,8 @@ class CubeRotation:
 
 @dataclass(frozen=True)
 class ArbitraryRotation:
-    """Rotation by a (3, 3) float32 matrix on (z, y, x) coordinates, trilinear resampling."""
+    """Rotation by a (3, 3) float32 matrix on (z, y, x) coordinates: trilinear resampling of the
+    midpoint-upsampled cubes, reflected at the faces (``rotate_volume(fine=True)``)."""
 
     matrix: torch.Tensor
 
@@ -75,7 +77,7 @@ class ArbitraryRotation:
         # the batch shares the rotation: resample it as the channels of one volume, one grid
         as_channels = volumes.transpose(0, 1)
         matrix = self.matrix.to(volumes.device).unsqueeze(0)
-        return rotate_volume(as_channels, matrix).transpose(0, 1).contiguous()
+        return rotate_volume(as_channels, matrix, fine=True).transpose(0, 1).contiguous()
 
     def centred_masks(self, masks: torch.Tensor) -> torch.Tensor:
         as_channels = masks.transpose(0, 1)
