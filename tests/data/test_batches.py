@@ -72,6 +72,6 @@ def test_loader_batches_and_pickles(halves_row: Callable[..., TomogramRow]) -> N
     assert batches[0]["even"].shape == (4, 1, 8, 8, 8) and batches[0]["tomo"].shape == (4,)
     torch.testing.assert_close(batches[1]["odd"][0], dataset[4]["odd"])
     with_workers = make_loader(dataset, 4, num_workers=1, pin_memory=False)
-    assert with_workers.persistent_workers
+    assert not with_workers.persistent_workers  # no worker outlives its pass
     with pytest.raises(InputError, match="fewer than batch_size 16"):
         make_loader(dataset, 16, num_workers=0, pin_memory=False)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_distributed import child_processes
 
 from isonet2.cli import run
 from isonet2.io.checkpoint import load_checkpoint
@@ -68,6 +69,13 @@ def test_gpu_id_on_a_machine_without_gpu_warns_and_trains(
         ]
         == 2
     )
+
+
+def test_an_in_process_refine_leaves_no_loader_worker_behind(train_project: Path) -> None:
+    """Data-loading workers end with their epoch, not at some later garbage collection."""
+    line = f"isonet.py refine tomograms.star -o w --epochs 2 {SMALL} --with_preview False"
+    assert isonet(line.replace("--ncpus 0", "--ncpus 1")) == 0
+    assert child_processes() == []
 
 
 def one_step_epochs() -> str:

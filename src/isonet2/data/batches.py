@@ -75,8 +75,10 @@ def make_loader(
 ) -> DataLoader[dict[str, Any]]:
     """Batches of `dataset` in its (already shuffled) order: tensors (b, 1, z, y, x), tomo (b,).
 
-    Workers persist between iterations when num_workers > 0. With drop_last, an epoch shorter
-    than one batch is an InputError rather than a silent empty epoch.
+    Workers live for one pass: the trainer builds a loader per epoch (each epoch has its own
+    centres), and persistent workers would outlive the epoch until a garbage collection, so an
+    in-process refine (the Python API) left them running after it returned. With drop_last, an
+    epoch shorter than one batch is an InputError rather than a silent empty epoch.
     """
     if drop_last and len(dataset) < batch_size:
         raise InputError(
@@ -91,5 +93,4 @@ def make_loader(
         num_workers=num_workers,
         pin_memory=pin_memory,
         drop_last=drop_last,
-        persistent_workers=num_workers > 0,
     )
