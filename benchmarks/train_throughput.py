@@ -31,7 +31,7 @@ from isonet2.targets.strategy import make_strategy
 from isonet2.train.devices import autocast_dtype, select_devices
 from isonet2.train.distributed import init_from_env, run_workers, shutdown, worker_count
 from isonet2.train.losses import get_base_loss, masked_loss
-from isonet2.train.trainer import data_parallel, training_network
+from isonet2.train.trainer import compiled, data_parallel, training_network
 
 
 def main() -> None:
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--mw_weight", type=float, default=200.0)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--compile", action="store_true", help="torch.compile the network")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the network (GPU)")
     parser.add_argument("--gpuID", default=None, help='GPUs, e.g. "0" or "0,1"; default all')
     parser.add_argument("--cpu_workers", type=int, default=1, help="processes on a GPU-less host")
     args = parser.parse_args()
@@ -67,7 +67,7 @@ def measure(options: dict, device_names: list[str]) -> dict:
 def _measure(args: argparse.Namespace, device: torch.device, world_size: int, rank: int) -> dict:
     amp = autocast_dtype(device, True)
     net = training_network(args.arch, device, world_size)
-    network = torch.compile(net) if args.compile else net
+    network = compiled(net, device) if args.compile else net
     model = data_parallel(network, device, world_size)
     optimizer = torch.optim.AdamW(net.parameters(), lr=3e-4)
     physics = [TomogramPhysics(10.0, 30000.0, 300.0, 2.7, 0.1, -60.0, 60.0)]

@@ -78,6 +78,26 @@ def test_an_in_process_refine_leaves_no_loader_worker_behind(train_project: Path
     assert child_processes() == []
 
 
+def test_compile_on_the_cpu_warns_and_trains(
+    train_project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert isonet(f"isonet.py refine tomograms.star -o c {FAST} --compile True") == 0
+    assert "--compile applies to GPUs only" in caplog.text
+    ckpt = load_checkpoint(train_project / "c" / "network_isonet2-n2n_unet-small_32_full.pt")
+    assert ckpt["epoch"] == 1
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_compiled_refine_on_the_gpu_saves_plain_weights(train_project: Path) -> None:
+    line = f"isonet.py refine tomograms.star -o c --gpuID 0 --epochs 2 {SMALL} --compile True"
+    assert isonet(line) == 0
+    ckpt = load_checkpoint(train_project / "c" / "network_isonet2-n2n_unet-small_32_full.pt")
+    assert ckpt["epoch"] == 2
+    assert not any(key.startswith("_orig_mod") for key in ckpt["model_state"])
+    assert all(np.isfinite(epoch["loss"]) for epoch in ckpt["metrics"]["history"])
+
+
 def one_step_epochs() -> str:
     """Make every epoch a single step of 2 cubes, for tests that run many epochs."""
     table = read_star("tomograms.star")

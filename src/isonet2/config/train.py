@@ -68,6 +68,11 @@ class TrainingConfig(CommandConfig):
     mixed_precision: bool = param(
         True, "bf16 autocast where the GPU supports it, else fp16 with loss scaling; off on CPU"
     )
+    compile: bool = param(
+        False,
+        "GPU only: torch.compile the network (about 20% more subtomograms/s after a compile "
+        "of a minute or two at the start; falls back to eager if compiling fails)",
+    )
     CTF_mode: CtfMode = param(
         "None",
         "CTF handling: None; phase_only (phase-flip inputs); wiener (Wiener-filtered targets); "

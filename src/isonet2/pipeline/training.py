@@ -127,6 +127,7 @@ def make_spec(
         loss_func=cfg.loss_func,
         save_interval=cfg.save_interval,
         mixed_precision=cfg.mixed_precision,
+        compile=cfg.compile,
         seed=cfg.seed,
         num_workers=cfg.ncpus,
         settings=settings,

@@ -77,6 +77,7 @@ class TrainSpec:
     y_half: Literal["top", "bottom"] | None = None
     suffix: str = "full"  # "full", or "top"/"bottom" for split_halves
     preview: Callable[[int, torch.nn.Module], None] | None = None
+    compile: bool = False  # torch.compile the network on CUDA
 
     @property
     def latest_path(self) -> Path:
@@ -185,6 +186,22 @@ def training_network(arch: str, device: torch.device, world_size: int) -> torch.
     return net
 
 
+def compiled(net: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """`net` under torch.compile on CUDA (eager fallback if compiling fails); else `net`.
+
+    The first steps of each mode (the no-grad first pass, the training pass) compile; the
+    checkpoint and the previews keep using the uncompiled `net`, which shares its weights.
+    """
+    if device.type != "cuda":
+        logger.warning("--compile applies to GPUs only; training on %s without it", device)
+        return net
+    import torch._dynamo
+
+    torch._dynamo.config.suppress_errors = True  # a failed compile runs eagerly, with a warning
+    logger.info("compiling the network (the first steps take a minute or two longer)")
+    return torch.compile(net)  # type: ignore[return-value]
+
+
 def data_parallel(net: torch.nn.Module, device: torch.device, world_size: int) -> torch.nn.Module:
     """`net` wrapped in DistributedDataParallel when there are several workers, else itself."""
     if world_size == 1:
@@ -236,7 +253,8 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
         _check_compatible(ckpt, spec, spec.pretrained_model)
         net.load_state_dict(ckpt["model_state"])
         logger.info("starting from the weights of %s", spec.pretrained_model)
-    model = data_parallel(net, device, world_size)
+    network = compiled(net, device) if spec.compile else net  # what the steps call
+    model = data_parallel(network, device, world_size)
     strategy = make_strategy(spec.settings, physics_of(tomoset), spec.cube_size, device)
     logger.info(
         "training %s (%s, cube %d) on %s: %d epochs x %d steps of %d subtomograms%s",
@@ -289,7 +307,7 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
                 with torch.autocast(
                     device.type, dtype=amp or torch.float32, enabled=amp is not None
                 ):
-                    example = epoch_strategy.prepare(batch, net, generator)
+                    example = epoch_strategy.prepare(batch, network, generator)
                     output = model(example.inputs)
                 prediction = example.network_output(output).float()
                 terms = masked_loss(
