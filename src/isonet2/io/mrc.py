@@ -25,6 +25,7 @@ import numpy as np
 from mrcfile.utils import data_dtype_from_header, data_shape_from_header
 
 from isonet2.errors import InputError
+from isonet2.io.pages import release_pages
 
 MRC_SUFFIXES = (".mrc", ".rec", ".map")
 _HEADER_BYTES = 1024
@@ -178,6 +179,7 @@ def _set_stats_in_slabs(mrc: mrcfile.mrcfile.MrcFile, slab: int = 16) -> None:
         low, high = min(low, block.min()), max(high, block.max())
         total += block.sum()
         squares += np.square(block).sum()
+        release_pages(data[start : start + slab])  # a finished output is not kept resident
     mean = total / count
     mrc.header.dmin, mrc.header.dmax, mrc.header.dmean = low, high, mean
     mrc.header.rms = np.sqrt(max(squares / count - mean * mean, 0.0))

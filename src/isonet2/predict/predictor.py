@@ -10,7 +10,9 @@ tiles (`tiling.TileGrid`), optionally Fourier-filtered (missing wedge, phase fli
 through the network in batches under autocast, sign-flipped back and blended with weights
 that sum to one. Several inputs (even and odd halves) are averaged. Blending happens on the
 compute device in a rolling buffer one tile deep in Z; each finished Z slab is written to the
-output exactly once, so host memory is the output map plus a bounded working set.
+output exactly once. The pages of finished output slabs and of input slices no later tile
+reads are handed back as the prediction moves down in Z (`io.pages.release_pages`), so the
+process holds a bounded working set, not the memory-mapped input and output in full.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 
 from isonet2.fourier.filters import apply_fourier_filter
+from isonet2.io.pages import release_pages
 from isonet2.predict.tiling import TileGrid, read_tile
 from isonet2.targets.single_map import cube_quantiles
 
@@ -194,12 +197,18 @@ class TilePredictor:
         buffer_z0 = z_start
         pin = self.device.type == "cuda"
         rows = grid.rows_touching(z_start, z_stop)
-        row = -1
+        row, inputs_done = -1, 0
         for batch in _prefetched(_batches(sources, grid, self.batch_size, pin, rows)):
             if batch.indices[0][0] != row:  # a new Z row: slabs above its first tile are final
                 row = batch.indices[0][0]
                 first_z = max(int(grid.starts[0][row]), z_start)
                 buffer_z0 = self._flush(out, buffer, buffer_z0, first_z)
+                # rows go down in Z: no later tile reads the input slices above this row
+                row_top = max(int(grid.starts[0][row]), 0)
+                if row_top > inputs_done:
+                    for volume, _ in sources:
+                        release_pages(volume[inputs_done:row_top])
+                    inputs_done = row_top
             pred = self._network(batch.tiles, batch.stats, filters)
             for k, (iz, iy, ix) in enumerate(batch.indices):
                 w = (
@@ -244,6 +253,7 @@ class TilePredictor:
         if done <= 0:
             return buffer_z0
         out[buffer_z0 : buffer_z0 + done] = buffer[:done].cpu().numpy()
+        release_pages(out[buffer_z0 : buffer_z0 + done])
         buffer[: buffer.shape[0] - done] = buffer[done:].clone()
         buffer[buffer.shape[0] - done :] = 0
         return buffer_z0 + done

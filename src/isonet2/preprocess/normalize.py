@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from isonet2.errors import InputError
+from isonet2.io.pages import release_pages
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ def central_slab_stats(volume: np.ndarray) -> tuple[float, float]:
     logger.debug("normalisation statistics over Z slices %d..%d", start, stop - 1)
     count, mean, sum_sq_dev = 0, 0.0, 0.0
     for z in range(start, stop):
-        plane = np.asarray(volume[z], dtype=np.float64)
+        stored = volume[z]
+        plane = np.asarray(stored, dtype=np.float64)
         plane_count = plane.size
         plane_mean = float(plane.mean())
         plane_sum_sq_dev = float(np.square(plane - plane_mean).sum())
@@ -49,6 +51,7 @@ def central_slab_stats(volume: np.ndarray) -> tuple[float, float]:
         mean += delta * plane_count / total
         sum_sq_dev += plane_sum_sq_dev + delta * delta * count * plane_count / total
         count = total
+        release_pages(stored)  # a memory-mapped slice read once need not stay resident
     return mean, math.sqrt(sum_sq_dev / count)
 
 
