@@ -7,8 +7,9 @@ Example:
 Writes a random float32 tomogram (and a freshly initialised checkpoint) to a temp folder,
 then runs `isonet.py predict` on it in a child process and reports end-to-end voxels per
 second (reading, tiling, network, blending, writing) and the child's peak resident memory
-against the tomogram's size. With --halves the tomogram is given as even/odd halves (two
-passes, averaged), as refine's isonet2-n2n models predict.
+(its own VmHWM) against the tomogram's size; the temp folder is removed afterwards. With
+--halves the tomogram is given as even/odd halves (two passes, averaged), as refine's
+isonet2-n2n models predict.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,7 +27,21 @@ from pathlib import Path
 
 import numpy as np
 
-IDENTITY_LAUNCHER = """
+# The child writes its own peak resident memory (VmHWM, Linux) at exit: the parent's
+# RUSAGE_CHILDREN maximum would also count the parent's pages that a fork briefly shares.
+PEAK_RECORDER = """
+import atexit, pathlib
+def _record_peak():
+    status = pathlib.Path("/proc/self/status")
+    if status.exists():
+        peak = status.read_text().split("VmHWM:")[1].split()[0]
+        pathlib.Path("peak_rss_kib.txt").write_text(peak)
+atexit.register(_record_peak)
+"""
+
+IDENTITY_LAUNCHER = (
+    PEAK_RECORDER
+    + """
 import sys, torch
 import isonet2.pipeline.predict as predict
 predict.model_from_checkpoint = lambda ckpt: torch.nn.Identity()
@@ -33,6 +49,15 @@ sys.argv[0] = "isonet.py"
 from isonet2.cli import main
 main()
 """
+)
+
+LAUNCHER = (
+    PEAK_RECORDER
+    + """
+from isonet2.cli import main
+main()
+"""
+)
 
 
 def _write_tomogram(path: Path, shape: tuple[int, int, int], seed: int) -> None:
@@ -98,7 +123,7 @@ def main() -> None:
     ]  # fmt: skip
     star = "data_\n\nloop_\n" + "".join(f"_{label}\n" for label in labels) + row + "\n"
     (folder / "tomograms.star").write_text(star)
-    launcher = IDENTITY_LAUNCHER if args.identity else "from isonet2.cli import main; main()"
+    launcher = IDENTITY_LAUNCHER if args.identity else LAUNCHER
     command = [sys.executable, "-c", launcher, "predict", "tomograms.star", "model.pt",
                "--output_dir", "out", "--batch_size", args.batch_size]  # fmt: skip
     if args.device == "cpu":
@@ -110,7 +135,12 @@ def main() -> None:
     started = time.perf_counter()
     subprocess.run(command, cwd=folder, env=env, check=True)
     seconds = time.perf_counter() - started
-    peak_bytes = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    recorded = folder / "peak_rss_kib.txt"
+    if recorded.exists():
+        peak_bytes = int(recorded.read_text()) * 1024
+    else:  # not Linux: an upper bound that may include the parent's pages
+        peak_bytes = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    shutil.rmtree(folder)
     tomogram_bytes = int(np.prod(shape)) * 4
     print(
         json.dumps(
