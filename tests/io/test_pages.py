@@ -49,3 +49,17 @@ def test_arrays_that_are_not_memory_maps_are_left_alone(tmp_path: Path) -> None:
     assert is_memory_mapped(mapped[1:3])
     assert not release_pages(mapped[:, ::2])  # not contiguous
     assert not release_pages(mapped[:0])  # empty
+
+
+@linux_only
+def test_read_only_maps_release_and_copy_on_write_maps_keep_their_changes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.bin"
+    np.memmap(path, dtype=np.float32, mode="w+", shape=(4, 256, 256))[:] = 2.0
+    reader = np.memmap(path, dtype=np.float32, mode="r", shape=(4, 256, 256))
+    assert float(reader.sum()) == 2.0 * reader.size and release_pages(reader[1:3])
+    private = np.memmap(path, dtype=np.float32, mode="c", shape=(4, 256, 256))
+    private[:] = 5.0  # changes that exist only in this process's pages
+    assert not is_memory_mapped(private) and not release_pages(private)
+    np.testing.assert_array_equal(private, 5.0)

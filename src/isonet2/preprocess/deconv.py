@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import math
-import mmap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,23 +37,12 @@ import torch
 from isonet2.errors import InputError
 from isonet2.fourier.ctf import wiener_1d
 from isonet2.fourier.grids import frequency_indices
+from isonet2.io.pages import release_pages
 
 logger = logging.getLogger(__name__)
 
 SLAB_BYTES = 32 * 2**20  # size of one slab of a streamed pass
 _FILTER_BYTES_PER_VALUE = 32  # float64 temporaries while building a filter, per value
-
-
-def drop_mapped_pages(array: np.ndarray) -> None:
-    """Let the kernel take back the pages of a shared file mapping that this process touched.
-
-    No data is lost: a shared mapping's pages live in the page cache, and touching them again
-    maps them back. Plain arrays and private (copy-on-write) maps are left alone.
-    """
-    mapping = getattr(array, "_mmap", None)
-    advice = getattr(mmap, "MADV_DONTNEED", None)
-    if mapping is not None and advice is not None and getattr(array, "mode", "c") != "c":
-        mapping.madvise(advice)
 
 
 def _slabs(length: int, bytes_per_row: int) -> Iterator[tuple[int, int]]:
@@ -75,7 +63,7 @@ def mean_std(volume: np.ndarray) -> tuple[float, float]:
         mean += delta * block.size / total
         sum_sq_dev += block_sq_dev + delta * delta * count * block.size / total
         count = total
-        drop_mapped_pages(volume)
+        release_pages(volume)
     return mean, math.sqrt(sum_sq_dev / count)
 
 
@@ -193,7 +181,7 @@ def _read_periodic(
             into = slice(target.start + lo, target.start + hi)
             for (sy, dy), (sx, dx) in product(y_runs, x_runs):
                 block[into, dy, dx] = volume[planes, sy, sx]
-            drop_mapped_pages(volume)
+            release_pages(volume)
     return block
 
 
@@ -203,7 +191,7 @@ def _accumulate(out: np.ndarray, corner: tuple[int, int, int], values: np.ndarra
     _, ny, nx = values.shape
     for lo, hi in _slabs(values.shape[0], out[0].nbytes):
         out[z0 + lo : z0 + hi, y0 : y0 + ny, x0 : x0 + nx] += values[lo:hi]
-        drop_mapped_pages(out)
+        release_pages(out)
 
 
 def _multiply(spectrum: torch.Tensor, fourier_filter: torch.Tensor) -> None:
@@ -218,14 +206,14 @@ def _filter_whole(volume: np.ndarray, out: np.ndarray, wiener: _Wiener) -> None:
     for lo, hi in _slabs(nz, ny * nx * 4):
         plane = torch.from_numpy(np.array(volume[lo:hi], dtype=np.float32))
         spectrum[lo:hi] = torch.fft.rfft2(plane)
-        drop_mapped_pages(volume)
+        release_pages(volume)
     for lo, hi in _slabs(ny, nz * half * _FILTER_BYTES_PER_VALUE):
         column = torch.fft.fft(spectrum[:, lo:hi], dim=0)
         _multiply(column, wiener.rfft_filter((nz, ny, nx), axis=1, lo=lo, hi=hi))
         spectrum[:, lo:hi] = torch.fft.ifft(column, dim=0)
     for lo, hi in _slabs(nz, ny * half * 8):
         out[lo:hi] = torch.fft.irfft2(spectrum[lo:hi], s=(ny, nx)).numpy()
-        drop_mapped_pages(out)
+        release_pages(out)
 
 
 def _filter_chunks(
@@ -237,7 +225,7 @@ def _filter_chunks(
     crop = tuple(slice(plan.pad, plan.pad + plan.core) for plan in plans)
     for lo, hi in _slabs(out.shape[0], out[0].size * out.itemsize):
         out[lo:hi] = 0
-        drop_mapped_pages(out)
+        release_pages(out)
     pz, py, px = plans
     logger.debug(
         "deconv in %d chunks of %s", len(pz.starts) * len(py.starts) * len(px.starts), block_shape
@@ -265,7 +253,7 @@ def _rescale(out: np.ndarray, mean: float, std: float) -> None:
     scale = std / raw_std if raw_std > 0 else 0.0
     for lo, hi in _slabs(out.shape[0], out[0].size * 8):
         out[lo:hi] = (np.asarray(out[lo:hi], dtype=np.float64) - raw_mean) * scale + mean
-        drop_mapped_pages(out)
+        release_pages(out)
 
 
 @contextmanager
@@ -334,8 +322,8 @@ def deconvolve(
         logger.warning("defocus is 0: no CTF to deconvolve, the volume is copied unchanged")
         for lo, hi in _slabs(volume.shape[0], volume[0].size * 4):
             out[lo:hi] = volume[lo:hi]
-            drop_mapped_pages(out)
-            drop_mapped_pages(volume)
+            release_pages(out)
+            release_pages(volume)
         return out
     wiener = _Wiener(
         pixel_size_angstrom,

@@ -25,7 +25,8 @@ import numpy as np
 from scipy import ndimage
 
 from isonet2.errors import InputError
-from isonet2.preprocess.deconv import SLAB_BYTES, drop_mapped_pages
+from isonet2.io.pages import release_pages
+from isonet2.preprocess.deconv import SLAB_BYTES
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def bin2(volume: np.ndarray) -> np.ndarray:
             slab = np.pad(slab, pad, mode="edge")
         bz, by, bx = (n // 2 for n in slab.shape)
         binned[first : first + bz] = slab.reshape(bz, 2, by, 2, bx, 2).mean(axis=(1, 3, 5))
-        drop_mapped_pages(volume)
+        release_pages(volume)
     return binned
 
 
@@ -164,7 +165,7 @@ def make_mask(
         if boundary_yx is not None:
             slab &= boundary_yx
         out[lo:hi] = slab
-        drop_mapped_pages(out)
+        release_pages(out)
     kept = float(mask.mean()) * 100.0
     logger.debug("mask keeps %.1f %% of the binned voxels before z_crop", kept)
     return out
