@@ -35,6 +35,7 @@ import torch
 from isonet2.fourier.fsc import fourier_shell_correlation, resolution_at_threshold
 from isonet2.fourier.grids import frequency_indices
 from isonet2.fourier.wedge import missing_wedge_mask
+from isonet2.io.pages import release_pages
 
 logger = logging.getLogger(__name__)
 
@@ -201,9 +202,10 @@ def _check_shapes(volume: np.ndarray, reference: np.ndarray) -> None:
 
 
 def _slabs(volume: np.ndarray, reference: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Matching Z slabs of both volumes as float64, one at a time."""
+    """Matching Z slabs of both volumes as float64, one at a time; the pages of memory-mapped
+    volumes are handed back after each slab, so a pass never holds either map whole."""
     for start in range(0, volume.shape[0], _SLAB):
-        yield (
-            np.asarray(volume[start : start + _SLAB], np.float64),
-            np.asarray(reference[start : start + _SLAB], np.float64),
-        )
+        stored = volume[start : start + _SLAB], reference[start : start + _SLAB]
+        yield np.asarray(stored[0], np.float64), np.asarray(stored[1], np.float64)
+        for slab in stored:
+            release_pages(slab)
