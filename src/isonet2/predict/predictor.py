@@ -201,10 +201,9 @@ class TilePredictor:
         for batch in _prefetched(_batches(sources, grid, self.batch_size, pin, rows)):
             if batch.indices[0][0] != row:  # a new Z row: slabs above its first tile are final
                 row = batch.indices[0][0]
-                first_z = max(int(grid.starts[0][row]), z_start)
-                buffer_z0 = self._flush(out, buffer, buffer_z0, first_z)
+                row_top = int(grid.starts[0][row])
+                buffer_z0 = self._flush(out, buffer, buffer_z0, max(row_top, z_start))
                 # rows go down in Z: no later tile reads the input slices above this row
-                row_top = max(int(grid.starts[0][row]), 0)
                 if row_top > inputs_done:
                     for volume, _ in sources:
                         release_pages(volume[inputs_done:row_top])
