@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shlex
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from isonet2.pipeline import refine as refine_command
 from isonet2.pipeline.training import open_for_method
 from isonet2.targets import single_map
 from isonet2.targets.augment import CubeRotation
-from isonet2.train.distributed import init_from_env, launch_workers, shutdown
+from isonet2.train.distributed import init_from_env, launch_workers, shutdown, unwind_once
 
 SMALL = "--cube_size 32 --arch unet-small --ncpus 0 --with_preview False"
 CHECKPOINT = "network_isonet2-n2n_unet-small_32_full.pt"
@@ -257,3 +258,24 @@ def test_a_worker_of_an_outer_torchrun_unwinds_on_sigterm(train_project: Path) -
     assert child.returncode == 143, stderr
     assert "Traceback" not in stderr
     assert [p.name for p in Path("outer").iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize(
+    ("signum", "raised"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)]
+)
+def test_a_worker_unwinds_on_the_first_stop_signal_and_ignores_the_next(
+    signum: int, raised: type[BaseException]
+) -> None:
+    """Ctrl-C reaches a worker twice (directly, then as the launcher's SIGTERM): the second
+    must not cut into the exit already under way (it printed an atexit traceback in CI)."""
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(raised) as stopped:
+            unwind_once(signum, None)
+        if raised is SystemExit:
+            assert stopped.value.code == 128 + signum
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

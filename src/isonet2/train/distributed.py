@@ -50,6 +50,7 @@ MONITOR_INTERVAL_S = 0.5
 # the launcher's own loggers repeat a failure as a traceback and announce each worker it stops;
 # the InputError of launch_workers says it in one line
 LAUNCHER_LOGGERS = ("torch.distributed.elastic", "torch.multiprocessing.spawn")
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, and the launcher stopping workers
 
 
 @dataclass(frozen=True)
@@ -132,11 +133,12 @@ def run_workers(entry: Callable[..., Any], nprocs: int, args: tuple[Any, ...]) -
     # finally blocks remove half-written files (signal handlers belong to the main thread)
     if threading.current_thread() is not threading.main_thread():
         return entry(*args)
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    previous = {signum: signal.signal(signum, unwind_once) for signum in _STOP_SIGNALS}
     try:
         return entry(*args)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def launch_workers(entry: Callable[..., Any], nprocs: int, args: tuple[Any, ...]) -> Any:
@@ -219,9 +221,10 @@ def _worker(entry: Callable[..., Any], level: int, *args: Any) -> Any:
 
     An InputError is recorded for the launcher and ends the worker without a traceback. The
     launcher stops the other workers of a failed launch with SIGTERM: it raises SystemExit
-    here, so they clean up on their way out.
+    here, so they clean up on their way out (`unwind_once`).
     """
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, unwind_once)
     package = logging.getLogger("isonet2")
     package.setLevel(level if is_main_process() else logging.WARNING)
     handler = logging.StreamHandler(sys.stderr)
@@ -235,6 +238,16 @@ def _worker(entry: Callable[..., Any], level: int, *args: Any) -> Any:
         raise SystemExit(1) from None
 
 
-def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM from the launcher: unwind this worker (finally blocks run), quietly."""
+def unwind_once(signum: int, frame: FrameType | None) -> None:
+    """The first Ctrl-C (SIGINT) or launcher stop (SIGTERM): unwind this worker quietly.
+
+    Later stop signals are ignored, so they cannot cut into the finally blocks and atexit
+    callbacks of the exit already under way (Ctrl-C reaches a worker directly and then again
+    as the launcher's SIGTERM; a SystemExit raised inside an atexit callback prints a
+    traceback). A worker that hangs on its way out is still killed by the launcher.
+    """
+    for stop in _STOP_SIGNALS:
+        signal.signal(stop, signal.SIG_IGN)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise SystemExit(128 + signum)
