@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -231,3 +232,22 @@ def test_out_of_gpu_memory_is_one_line_with_the_fix(
     assert isonet(f"isonet.py refine tomograms.star {FAST}") == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert len(errors) == 1 and "lower --batch_size" in errors[0], errors
+
+
+def test_weight_averaging_saves_the_average_and_resumes_exactly(train_project: Path) -> None:
+    """model_state is the EMA (what predict uses), training_state the raw weights; a run
+    stopped after 2 of 4 epochs and resumed ends with the same weights as an unbroken one."""
+    flags = f"{one_step_epochs()} --ema_decay 0.9 --seed 3"
+    name = "network_isonet2-n2n_unet-small_32_full.pt"
+    assert isonet(f"isonet.py refine tomograms.star -o a {flags} --epochs 4 --save_interval 2") == 0
+    Path("b").mkdir()  # a run that was stopped after its second epoch, then started again
+    shutil.copy(Path("a") / name.replace("_full", "_epoch2_full"), Path("b") / name)
+    assert isonet(f"isonet.py refine tomograms.star -o b {flags} --epochs 4 --save_interval 2") == 0
+    whole, resumed = load_checkpoint(Path("a") / name), load_checkpoint(Path("b") / name)
+    assert resumed["epoch"] == 4
+    assert whole["model_state"].keys() == whole["training_state"].keys()
+    weight = "stem.weight"
+    assert not torch.equal(whole["model_state"][weight], whole["training_state"][weight])
+    for key in ("model_state", "training_state"):
+        for name_, value in whole[key].items():
+            torch.testing.assert_close(resumed[key][name_], value, msg=f"{key} {name_}")

@@ -73,6 +73,13 @@ class TrainingConfig(CommandConfig):
         "GPU only: torch.compile the network (about 20% more subtomograms/s after a compile "
         "of a minute or two at the start; falls back to eager if compiling fails)",
     )
+    ema_decay: float = param(
+        0.0,
+        "keep an exponential moving average of the weights with this decay per step (e.g. "
+        "0.998) and save it as the model; 0 saves the trained weights themselves",
+        ge=0,
+        lt=1,
+    )
     CTF_mode: CtfMode = param(
         "None",
         "CTF handling: None; phase_only (phase-flip inputs); wiener (Wiener-filtered targets); "

@@ -18,7 +18,8 @@ A checkpoint is a plain dict saved with `torch.save`; everything in it loads und
 tensors. Keys (format 1): format_version, isonet2_version, saved_at (ISO 8601, UTC), arch,
 arch_kwargs, cube_size, method, physics, normalisation, config, epoch, model_state
 (unwrapped: no DDP `module.` or torch.compile `_orig_mod.` prefixes), optimizer_state,
-scheduler_state, scaler_state, metrics (the last four may be None).
+scheduler_state, scaler_state, metrics (the last four may be None). Optional: training_state,
+the raw weights training continues from when model_state holds their moving average.
 """
 
 import datetime
@@ -94,6 +95,7 @@ def save_checkpoint(
     scheduler_state: Mapping[str, Any] | None = None,
     scaler_state: Mapping[str, Any] | None = None,
     metrics: Mapping[str, Any] | None = None,
+    training_state: Mapping[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write a checkpoint atomically (temp file in the same folder, then os.replace).
 
@@ -122,6 +124,8 @@ def save_checkpoint(
         "scaler_state": None if scaler_state is None else dict(scaler_state),
         "metrics": None if metrics is None else dict(metrics),
     }
+    if training_state is not None:
+        ckpt["training_state"] = unwrap_state_dict(training_state)
     for key, value in ckpt.items():
         _check_plain(value, key)
 

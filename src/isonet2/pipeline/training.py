@@ -128,6 +128,7 @@ def make_spec(
         save_interval=cfg.save_interval,
         mixed_precision=cfg.mixed_precision,
         compile=cfg.compile,
+        ema_decay=cfg.ema_decay,
         seed=cfg.seed,
         num_workers=cfg.ncpus,
         settings=settings,

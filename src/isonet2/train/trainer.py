@@ -39,6 +39,7 @@ from isonet2.io.progress import progress_bar
 from isonet2.nn.registry import architecture_kwargs, build_model, check_cube_size
 from isonet2.targets.settings import TargetSettings, TomogramPhysics
 from isonet2.targets.strategy import make_strategy
+from isonet2.train.averaging import WeightAverage
 from isonet2.train.devices import autocast_dtype
 from isonet2.train.distributed import DistributedContext
 from isonet2.train.losses import get_base_loss, masked_loss
@@ -78,6 +79,7 @@ class TrainSpec:
     suffix: str = "full"  # "full", or "top"/"bottom" for split_halves
     preview: Callable[[int, torch.nn.Module], None] | None = None
     compile: bool = False  # torch.compile the network on CUDA
+    ema_decay: float = 0.0  # > 0: checkpoints and previews hold an EMA of the weights
 
     @property
     def latest_path(self) -> Path:
@@ -237,22 +239,30 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
     optimizer = torch.optim.AdamW(net.parameters(), lr=spec.learning_rate)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     start_epoch, history = 0, []
+    average: WeightAverage | None = None
     if spec.resume and spec.latest_path.exists():
         ckpt = load_checkpoint(spec.latest_path)
         _check_compatible(ckpt, spec, str(spec.latest_path))
-        net.load_state_dict(ckpt["model_state"])
+        # with weight averaging, model_state is the average and training_state the raw weights
+        net.load_state_dict(ckpt.get("training_state") or ckpt["model_state"])
         if ckpt.get("optimizer_state"):
             optimizer.load_state_dict(ckpt["optimizer_state"])
         if ckpt.get("scaler_state"):
             scaler.load_state_dict(ckpt["scaler_state"])
         start_epoch = int(ckpt["epoch"])
         history = list((ckpt.get("metrics") or {}).get("history", []))
+        if spec.ema_decay > 0:
+            average = WeightAverage(net, spec.ema_decay, start_epoch * steps_per_epoch)
+            if ckpt.get("training_state"):
+                average.load_state_dict(ckpt["model_state"])
         logger.info("resuming %s after epoch %d of %d", spec.latest_path, start_epoch, spec.epochs)
     elif spec.pretrained_model:
         ckpt = load_checkpoint(spec.pretrained_model)
         _check_compatible(ckpt, spec, spec.pretrained_model)
         net.load_state_dict(ckpt["model_state"])
         logger.info("starting from the weights of %s", spec.pretrained_model)
+    if spec.ema_decay > 0 and average is None:
+        average = WeightAverage(net, spec.ema_decay)
     network = compiled(net, device) if spec.compile else net  # what the steps call
     model = data_parallel(network, device, world_size)
     strategy = make_strategy(spec.settings, physics_of(tomoset), spec.cube_size, device)
@@ -328,6 +338,8 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
                 scaler.step(optimizer)
                 scaler.update()
                 optimizer.zero_grad(set_to_none=True)
+                if average is not None:
+                    average.update(net)
             sums["loss"] += float(terms.total.detach())
             sums["n2n_loss"] += float(terms.n2n)
             sums["mw_loss"] += float(terms.mw)
@@ -354,7 +366,7 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
         )
         history.append(record)
         if context.is_main:
-            _report(spec, net, optimizer, scaler, epoch + 1, history)
+            _report(spec, net, average, optimizer, scaler, epoch + 1, history)
         if world_size > 1:  # the others wait until rank 0's checkpoint of this epoch is on disk
             dist.barrier()
     if start_epoch >= spec.epochs:
@@ -376,6 +388,7 @@ def _gradient_sync(model: torch.nn.Module, steps_now: bool) -> AbstractContextMa
 def _report(
     spec: TrainSpec,
     net: torch.nn.Module,
+    average: WeightAverage | None,
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
     epoch: int,
@@ -383,9 +396,9 @@ def _report(
 ) -> None:
     """Rank 0's end of an epoch: checkpoint(s), loss plot, log line, preview."""
     record = history[-1]
-    _save(spec, net, optimizer, scaler, epoch, history, spec.latest_path)
+    _save(spec, net, average, optimizer, scaler, epoch, history, spec.latest_path)
     if epoch % spec.save_interval == 0:
-        _save(spec, net, optimizer, scaler, epoch, history, spec.epoch_path(epoch))
+        _save(spec, net, average, optimizer, scaler, epoch, history, spec.epoch_path(epoch))
     plot_losses(history, spec.output_dir / "loss_full.png")
     logger.info(
         "epoch %d/%d  loss %.5g  n2n %.5g  mw %.5g  lr %.3g  %.1f subtomos/s",
@@ -398,21 +411,24 @@ def _report(
         record["subtomos_per_s"],
     )
     if spec.preview is not None and (epoch % spec.save_interval == 0 or epoch == spec.epochs):
-        spec.preview(epoch, net)
+        spec.preview(epoch, net if average is None else average.network)
 
 
 def _save(
     spec: TrainSpec,
     model: torch.nn.Module,
+    average: WeightAverage | None,
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
     epoch: int,
     history: list[dict[str, float]],
     path: Path,
 ) -> None:
+    """The checkpoint: model_state is what predict uses (the average, if kept)."""
     save_checkpoint(
         path,
-        model_state=model.state_dict(),
+        model_state=model.state_dict() if average is None else average.state_dict(),
+        training_state=None if average is None else model.state_dict(),
         arch=spec.arch,
         arch_kwargs=architecture_kwargs(spec.arch),
         cube_size=spec.cube_size,
