@@ -90,6 +90,8 @@ def test_compile_on_the_cpu_warns_and_trains(
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+# torch.compile's own imports warn that torch.jit.script_method is deprecated (torch 2.11)
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 def test_compiled_refine_on_the_gpu_saves_plain_weights(train_project: Path) -> None:
     line = f"isonet.py refine tomograms.star -o c --gpuID 0 --epochs 2 {SMALL} --compile True"
     assert isonet(line) == 0
