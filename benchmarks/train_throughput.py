@@ -12,7 +12,7 @@ steps are excluded from the timing.
 
 With several GPUs (--gpuID 0,1) or CPU workers (--cpu_workers 2) the same step runs in one
 process per device, started by the trainer's launcher, with the trainer's wrapping
-(SyncBatchNorm on GPUs, DistributedDataParallel, first pass on the unwrapped network);
+(DistributedDataParallel, first pass on the unwrapped network; --sync_bn adds SyncBatchNorm);
 --batch is per device and the figure is the global rate: world size x batch x steps divided
 by the slowest rank's time between two barriers.
 """
@@ -45,6 +45,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--compile", action="store_true", help="torch.compile the network (GPU)")
+    parser.add_argument(
+        "--sync_bn", action="store_true", help="SyncBatchNorm across GPUs (training does not)"
+    )
     parser.add_argument("--gpuID", default=None, help='GPUs, e.g. "0" or "0,1"; default all')
     parser.add_argument("--cpu_workers", type=int, default=1, help="processes on a GPU-less host")
     args = parser.parse_args()
@@ -66,7 +69,7 @@ def measure(options: dict, device_names: list[str]) -> dict:
 
 def _measure(args: argparse.Namespace, device: torch.device, world_size: int, rank: int) -> dict:
     amp = autocast_dtype(device, True)
-    net = training_network(args.arch, device, world_size)
+    net = training_network(args.arch, device, world_size, args.sync_bn)
     network = compiled(net, device) if args.compile else net
     model = data_parallel(network, device, world_size)
     optimizer = torch.optim.AdamW(net.parameters(), lr=3e-4)
@@ -125,6 +128,7 @@ def _measure(args: argparse.Namespace, device: torch.device, world_size: int, ra
         "method": args.method,
         "ctf_mode": args.ctf_mode,
         "mw_weight": args.mw_weight,
+        "sync_bn": args.sync_bn,
         "compile": args.compile,
         "autocast": str(amp),
         "subtomos_per_s": round(world_size * args.steps * args.batch / seconds, 2),

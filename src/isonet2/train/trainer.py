@@ -173,14 +173,21 @@ def _local_batch_size(spec: TrainSpec, world_size: int) -> int:
     return spec.batch_size // world_size
 
 
-def training_network(arch: str, device: torch.device, world_size: int) -> torch.nn.Module:
+def training_network(
+    arch: str, device: torch.device, world_size: int, sync_batchnorm: bool = False
+) -> torch.nn.Module:
     """The unwrapped network as training runs it on `device` among `world_size` workers.
 
-    SyncBatchNorm across GPUs (on the CPU, without it, rank 0's statistics are broadcast);
-    channels-last 3D memory and cuDNN autotuning (fixed cube shapes) on CUDA.
+    BatchNorm normalises over each worker's own cubes; DistributedDataParallel hands rank 0's
+    running statistics to the others at every forward, so all ranks hold the same model.
+    `sync_batchnorm` pools the statistics of every GPU instead (SyncBatchNorm): on two H100s
+    it cost 13 % of the training throughput (41.5 against 47.6 subtomograms/s at 4 cubes per
+    GPU) and scored no better (README, Measured), so training leaves it off; the throughput
+    benchmark keeps it for comparison. On CUDA:
+    channels-last 3D memory and cuDNN autotuning (fixed cube shapes).
     """
     net = build_model(arch).to(device)
-    if world_size > 1 and device.type == "cuda":
+    if sync_batchnorm and world_size > 1 and device.type == "cuda":
         net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
