@@ -84,6 +84,9 @@ def test_two_cpu_workers_write_the_single_process_checkpoint_and_resume_alone(
     assert pair["model_state"].keys() == single["model_state"].keys()
     assert pair["config"]["cpu_workers"] == 2 and pair["arch"] == single["arch"]
     assert len(pair["metrics"]["history"]) == 1
+    for record in (*single["metrics"]["history"], *pair["metrics"]["history"]):
+        assert 0.0 < record["data_wait_s"] < record["seconds"]
+    assert "waiting for data)" in (train_project / "pair" / "log.txt").read_text()
     written = {path.name for path in (train_project / "pair").iterdir()}
     assert written == {CHECKPOINT, "log.txt", "loss_full.png", "refine_config.json"}
     # the checkpoint holds no rank state: one process carries on where two stopped

@@ -302,6 +302,9 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
         model.train()
         sums = {"loss": 0.0, "n2n_loss": 0.0, "mw_loss": 0.0}
         count, started = 0, time.perf_counter()
+        # time spent waiting for the loader (the loss read-back below syncs every step, so
+        # the wait between two steps is the data's, not the GPU's); worker start-up included
+        waited, ready = 0.0, started
         bar = progress_bar(
             loader,
             total=steps_per_epoch * spec.acc_batches,
@@ -313,6 +316,7 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
         for i, batch in enumerate(bar):
             if i >= steps_per_epoch * spec.acc_batches:
                 break
+            waited += time.perf_counter() - ready
             step = epoch * steps_per_epoch + i // spec.acc_batches
             for group in optimizer.param_groups:
                 group["lr"] = cosine_learning_rate(
@@ -352,21 +356,23 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
             sums["mw_loss"] += float(terms.mw)
             count += 1
             bar.set_postfix(loss=f"{sums['loss'] / count:.4g}", refresh=False)
+            ready = time.perf_counter()
         bar.close()
 
         # ---- checkpoint and log
         seconds = time.perf_counter() - started
-        if world_size > 1:  # every rank's mean loss, weighted by its batches
+        if world_size > 1:  # every rank's mean loss, weighted by its batches; mean data wait
             totals = torch.tensor(  # on the device: NCCL reduces only CUDA tensors
-                [*sums.values(), float(count)], dtype=torch.float64, device=device
+                [*sums.values(), float(count), waited], dtype=torch.float64, device=device
             )
             dist.all_reduce(totals)
-            sums = dict(zip(sums, totals[:-1].tolist(), strict=True))
-            count = int(totals[-1])
+            sums = dict(zip(sums, totals[:-2].tolist(), strict=True))
+            count, waited = int(totals[-2]), float(totals[-1]) / world_size
         record = {k: v / max(count, 1) for k, v in sums.items()}
         record.update(
             epoch=float(epoch + 1),
             seconds=seconds,
+            data_wait_s=waited,
             subtomos_per_s=count * batch_size / seconds,
             learning_rate=float(optimizer.param_groups[0]["lr"]),
             noise_level=level,
@@ -408,7 +414,8 @@ def _report(
         _save(spec, net, average, optimizer, scaler, epoch, history, spec.epoch_path(epoch))
     plot_losses(history, spec.output_dir / "loss_full.png")
     logger.info(
-        "epoch %d/%d  loss %.5g  n2n %.5g  mw %.5g  lr %.3g  %.1f subtomos/s",
+        "epoch %d/%d  loss %.5g  n2n %.5g  mw %.5g  lr %.3g  %.1f subtomos/s  "
+        "(%.0f%% of it waiting for data)",
         epoch,
         spec.epochs,
         record["loss"],
@@ -416,6 +423,7 @@ def _report(
         record["mw_loss"],
         record["learning_rate"],
         record["subtomos_per_s"],
+        100.0 * record.get("data_wait_s", 0.0) / max(record["seconds"], 1e-9),
     )
     if spec.preview is not None and (epoch % spec.save_interval == 0 or epoch == spec.epochs):
         spec.preview(epoch, net if average is None else average.network)
