@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from isonet2.fourier.fsc import fourier_shell_correlation, resolution_at_threshold
+from isonet2.fourier.fsc import fourier_shell_correlations, resolution_at_threshold
 from isonet2.fourier.grids import frequency_indices
 from isonet2.fourier.wedge import missing_wedge_mask
 from isonet2.io.pages import release_pages
@@ -167,10 +167,11 @@ def evaluate(
         "Z cone": cone_mask(shape, 0, CONE_HALF_ANGLE_DEG),
         "X cone": cone_mask(shape, 2, CONE_HALF_ANGLE_DEG),
     }
-    curves = {}
-    for name, mask in masks.items():
-        freq, fsc = fourier_shell_correlation(a, b, mask=mask)
-        curves[name] = (freq[1:], fsc[1:])  # the zero-frequency shell says nothing of detail
+    # the zero-frequency shell says nothing of detail
+    curves = {
+        name: (freq[1:], fsc[1:])
+        for name, (freq, fsc) in fourier_shell_correlations(a, b, masks).items()
+    }
 
     def resolution(name: str, threshold: float) -> float:
         freq, fsc = curves[name]

@@ -6,7 +6,11 @@ import pytest
 import torch
 
 from isonet2.fourier.filters import apply_fourier_filter
-from isonet2.fourier.fsc import fourier_shell_correlation, resolution_at_threshold
+from isonet2.fourier.fsc import (
+    fourier_shell_correlation,
+    fourier_shell_correlations,
+    resolution_at_threshold,
+)
 from isonet2.fourier.wedge import missing_wedge_mask
 
 
@@ -61,3 +65,45 @@ def test_resolution_at_threshold() -> None:
     assert resolution_at_threshold(freq, fsc, 0.143, 4.0) == pytest.approx(4.0 / (0.5 * 0.857))
     assert resolution_at_threshold(freq, torch.ones(9), 0.143, 4.0) == 8.0
     assert resolution_at_threshold(freq, torch.zeros(9), 0.143, 4.0) == math.inf
+
+
+def full_spectrum_fsc(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The plain definition over the whole spectrum, one-voxel shells, for comparison."""
+    spec_a, spec_b = torch.fft.fftn(a.double()), torch.fft.fftn(b.double())
+    grids = torch.meshgrid(
+        *(torch.fft.fftfreq(n, dtype=torch.float64) for n in a.shape), indexing="ij"
+    )
+    shortest = min(a.shape)
+    shell = torch.round(torch.sqrt(sum(g**2 for g in grids)) * shortest).long()
+    keep = shell <= shortest // 2
+    if mask is not None:
+        keep &= torch.fft.ifftshift(mask) > 0.5
+    values = []
+    for i in range(shortest // 2 + 1):
+        sel = keep & (shell == i)
+        cross = (spec_a[sel] * spec_b[sel].conj()).real.sum()
+        power = (spec_a[sel].abs() ** 2).sum() * (spec_b[sel].abs() ** 2).sum()
+        values.append(float(cross / power.sqrt()) if power > 0 else 0.0)
+    return torch.tensor(values, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("shape", [(16, 16, 16), (15, 17, 13), (12, 16, 20), (12, 14, 11)])
+def test_several_masks_from_half_spectra_equal_the_full_spectrum_definition(
+    shape: tuple[int, int, int],
+) -> None:
+    a = random(*shape, seed=7)
+    b = a + 2 * random(*shape, seed=8)
+    wedge = missing_wedge_mask(shape, -50, 60)
+    masks = {"all": None, "in": 1.0 - wedge, "out": wedge}
+    curves = fourier_shell_correlations(a, b, masks)
+    assert list(curves) == ["all", "in", "out"]
+    for name, mask in masks.items():
+        torch.testing.assert_close(
+            curves[name][1].double(), full_spectrum_fsc(a, b, mask), atol=1e-5, rtol=0
+        )
+        torch.testing.assert_close(curves[name][1], fourier_shell_correlation(a, b, mask=mask)[1])
+
+
+def test_a_mask_of_another_shape_is_refused() -> None:
+    with pytest.raises(ValueError, match="mask 'w' has shape"):
+        fourier_shell_correlations(random(8, 8, 8), random(8, 8, 8), {"w": torch.ones(8, 8, 9)})

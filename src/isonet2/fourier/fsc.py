@@ -3,9 +3,11 @@
 Example:
     freq, fsc = fourier_shell_correlation(half_map_1, half_map_2)
     resolution = resolution_at_threshold(freq, fsc, 0.143, pixel_size_angstrom=5.4)   # Å
+    curves = fourier_shell_correlations(map_1, map_2, {"all": None, "in wedge": wedge_mask})
 """
 
 import math
+from collections.abc import Mapping
 
 import torch
 
@@ -27,12 +29,34 @@ def fourier_shell_correlation(
 
     Args:
         a, b: real volumes (z, y, x).
-        mask: optional centred Fourier mask (z, y, x); only voxels where it exceeds 0.5 count.
+        mask: optional centred Fourier mask (z, y, x), symmetric under k -> -k (as wedges and
+            cones are); only voxels where it exceeds 0.5 count.
         n_shells: number of shells from zero frequency to Nyquist (at least 2).
 
     Returns:
         (shell_freq_cycles_per_pixel, fsc), both float32 of shape (n_shells,). A shell with no
         voxel, or no power in one volume, gets FSC 0.
+    """
+    curves = fourier_shell_correlations(a, b, {"curve": mask}, n_shells=n_shells)
+    return curves["curve"]
+
+
+def fourier_shell_correlations(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    masks: Mapping[str, torch.Tensor | None],
+    *,
+    n_shells: int | None = None,
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """`fourier_shell_correlation` under several masks, from one pair of spectra.
+
+    The spectra are real-input (half) transforms: a voxel of the half spectrum stands for
+    itself and its Friedel mate, except on the planes that hold both (x = 0 and, for even x,
+    Nyquist), so the sums equal the full spectrum's for masks symmetric under k -> -k, at
+    about a third of the memory of one full-spectrum curve for all of them.
+
+    Returns:
+        {name: (shell_freq_cycles_per_pixel, fsc)} for each name of `masks`.
     """
     if a.shape != b.shape or a.ndim != 3:
         raise ValueError(f"need two (z, y, x) volumes of one shape, got {a.shape} and {b.shape}")
@@ -42,31 +66,56 @@ def fourier_shell_correlation(
     if n_shells < 2 or shortest < 2:
         raise ValueError(f"need n_shells >= 2 and sides >= 2, got {n_shells} and {tuple(a.shape)}")
     width = (shortest // 2) / (n_shells - 1)
+    half_x = a.shape[2] // 2 + 1
 
-    spec_a = torch.fft.fftn(a.to(torch.float32))
-    spec_b = torch.fft.fftn(b.to(torch.float32))
+    spec_a = torch.fft.rfftn(a.to(torch.float32))
+    spec_b = torch.fft.rfftn(b.to(torch.float32))
+    # per half-spectrum voxel: Friedel weight times cross term and powers, in float64
+    weight = torch.full((half_x,), 2.0, dtype=torch.float64, device=a.device)
+    weight[0] = 1.0
+    if a.shape[2] % 2 == 0:
+        weight[-1] = 1.0
+    cross = (spec_a * spec_b.conj()).real.to(torch.float64) * weight
+    power_a = (spec_a.real**2 + spec_a.imag**2).to(torch.float64) * weight
+    del spec_a
+    power_b = (spec_b.real**2 + spec_b.imag**2).to(torch.float64) * weight
+    del spec_b
+
     radius = torch.zeros((), dtype=torch.float64, device=a.device)
     for axis, n in enumerate(a.shape):
-        freq = torch.fft.fftfreq(n, dtype=torch.float64, device=a.device)
+        freq = (
+            torch.fft.rfftfreq(n, dtype=torch.float64, device=a.device)
+            if axis == 2
+            else torch.fft.fftfreq(n, dtype=torch.float64, device=a.device)
+        )
         view = [1, 1, 1]
-        view[axis] = n
+        view[axis] = freq.numel()
         radius = radius + freq.reshape(view) ** 2
     shell = torch.round(torch.sqrt(radius) * shortest / width).to(torch.int64)
-    keep = shell < n_shells
-    if mask is not None:
-        keep = keep & (torch.fft.ifftshift(mask, dim=(-3, -2, -1)) > 0.5)
-    index = shell[keep]
+    del radius
+    inside = shell < n_shells
+    freq_out = torch.arange(n_shells, dtype=torch.float64, device=a.device) * (width / shortest)
 
-    def shell_sum(values: torch.Tensor) -> torch.Tensor:
-        total = torch.zeros(n_shells, dtype=torch.float64, device=a.device)
-        return total.index_add_(0, index, values[keep].to(torch.float64))
-
-    cross = shell_sum((spec_a * spec_b.conj()).real)
-    power = shell_sum(spec_a.abs() ** 2) * shell_sum(spec_b.abs() ** 2)
-    safe = power > 0
-    fsc = torch.where(safe, cross / torch.sqrt(torch.where(safe, power, 1.0)), 0.0)
-    freq = torch.arange(n_shells, dtype=torch.float64, device=a.device) * (width / shortest)
-    return freq.to(torch.float32), fsc.to(torch.float32)
+    curves: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    for name, mask in masks.items():
+        keep = inside
+        if mask is not None:
+            if tuple(mask.shape) != tuple(a.shape):
+                raise ValueError(f"mask {name!r} has shape {tuple(mask.shape)}, not {a.shape}")
+            half_mask = torch.fft.ifftshift(mask, dim=(-3, -2, -1))[..., :half_x]
+            keep = inside & (half_mask > 0.5)
+        index = shell[keep]
+        sums_cross, sums_a, sums_b = (
+            torch.zeros(n_shells, dtype=torch.float64, device=a.device).index_add_(
+                0, index, values[keep]
+            )
+            for values in (cross, power_a, power_b)
+        )
+        power = sums_a * sums_b
+        safe = power > 0
+        fsc = torch.where(safe, sums_cross / torch.sqrt(torch.where(safe, power, 1.0)), 0.0)
+        curves[name] = (freq_out.to(torch.float32), fsc.to(torch.float32))
+    return curves
 
 
 def resolution_at_threshold(
