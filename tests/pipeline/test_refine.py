@@ -253,3 +253,19 @@ def test_weight_averaging_saves_the_average_and_resumes_exactly(train_project: P
     for key in ("model_state", "training_state"):
         for name_, value in whole[key].items():
             torch.testing.assert_close(resumed[key][name_], value, msg=f"{key} {name_}")
+
+
+def test_a_loss_that_becomes_nan_stops_with_one_line_and_keeps_the_last_good_epoch(
+    train_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = f"{SMALL} --with_preview False --mixed_precision False"
+    assert isonet(f"isonet.py refine tomograms.star -o n {flags} --epochs 1") == 0
+    # resuming with a learning rate that blows the weights up
+    line = f"isonet.py refine tomograms.star -o n {flags} --epochs 3 --learning_rate 1e30"
+    assert isonet(line) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "the loss became infinite or NaN in epoch 2" in err[-1]
+    assert "Traceback" not in "\n".join(err)
+    ckpt = load_checkpoint(train_project / "n" / "network_isonet2-n2n_unet-small_32_full.pt")
+    assert ckpt["epoch"] == 1
+    assert all(torch.isfinite(value).all() for value in ckpt["model_state"].values())

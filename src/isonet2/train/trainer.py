@@ -48,6 +48,7 @@ from isonet2.train.schedule import cosine_learning_rate, noise_level_at
 
 logger = logging.getLogger(__name__)
 
+READ_BACK_EVERY = 20  # batches between reading the running loss back from the device
 NORMALISATION = {"policy": "central-60-slices mean/std, contrast inverted", "slices": 60}
 
 
@@ -300,10 +301,13 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
             (spec.seed * 100_003 + epoch) * world_size + context.rank
         )
         model.train()
-        sums = {"loss": 0.0, "n2n_loss": 0.0, "mw_loss": 0.0}
+        # loss, n2n and mw sums stay on the device: reading them back every step would stall
+        # the GPU queue; they are read every READ_BACK_EVERY batches and at the end
+        device_sums = torch.zeros(3, dtype=torch.float64, device=device)
+        finite = torch.ones((), dtype=torch.bool, device=device)
         count, started = 0, time.perf_counter()
-        # time spent waiting for the loader (the loss read-back below syncs every step, so
-        # the wait between two steps is the data's, not the GPU's); worker start-up included
+        # time spent waiting for the loader, worker start-up included (the GPU queue is short
+        # and read back often, so a long wait here means the data, not the GPU, held us up)
         waited, ready = 0.0, started
         bar = progress_bar(
             loader,
@@ -339,11 +343,7 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
                     spec.settings.mw_weight,
                     base_loss,
                 )
-                if not torch.isfinite(terms.total):
-                    raise InputError(
-                        f"the loss became {terms.total.item()} at epoch {epoch + 1}, "
-                        f"batch {i + 1}; try a lower --learning_rate or --mixed_precision False"
-                    )
+                finite &= torch.isfinite(terms.total.detach())
                 scaler.scale(terms.total / spec.acc_batches).backward()
             if steps_now:
                 scaler.step(optimizer)
@@ -351,13 +351,15 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
                 optimizer.zero_grad(set_to_none=True)
                 if average is not None:
                     average.update(net)
-            sums["loss"] += float(terms.total.detach())
-            sums["n2n_loss"] += float(terms.n2n)
-            sums["mw_loss"] += float(terms.mw)
+            device_sums += torch.stack((terms.total.detach(), terms.n2n, terms.mw)).double()
             count += 1
-            bar.set_postfix(loss=f"{sums['loss'] / count:.4g}", refresh=False)
+            if count % READ_BACK_EVERY == 0:
+                _check_finite(finite, epoch)
+                bar.set_postfix(loss=f"{float(device_sums[0]) / count:.4g}", refresh=False)
             ready = time.perf_counter()
         bar.close()
+        _check_finite(finite, epoch)
+        sums = dict(zip(("loss", "n2n_loss", "mw_loss"), device_sums.tolist(), strict=True))
 
         # ---- checkpoint and log
         seconds = time.perf_counter() - started
@@ -385,6 +387,15 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
     if start_epoch >= spec.epochs:
         logger.info("%s already holds all %d epochs", spec.latest_path, spec.epochs)
     return TrainResult(spec.latest_path, history, spec.epochs)
+
+
+def _check_finite(finite: torch.Tensor, epoch: int) -> None:
+    """One line, not a run of NaN weights, once any loss so far was infinite or NaN."""
+    if not bool(finite):
+        raise InputError(
+            f"the loss became infinite or NaN in epoch {epoch + 1}; try a lower "
+            "--learning_rate or --mixed_precision False"
+        )
 
 
 def _gradient_sync(model: torch.nn.Module, steps_now: bool) -> AbstractContextManager[object]:
