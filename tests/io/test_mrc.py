@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mrcfile
 import numpy as np
 import pytest
 
 from isonet2.errors import InputError
 from isonet2.io.mrc import (
+    _sum_and_squares,
     list_volumes,
     new_volume,
     open_volume,
@@ -66,3 +68,24 @@ def test_list_volumes_sorted_and_filtered(tmp_path: Path) -> None:
     empty.mkdir()
     with pytest.raises(InputError, match=r"no \.mrc, \.rec or \.map files"):
         list_volumes(empty)
+
+
+def test_new_volume_header_statistics_match_the_data(tmp_path: Path) -> None:
+    """min, max, mean and rms (the standard deviation) over slabs that do not divide Z."""
+    data = (np.random.default_rng(0).standard_normal((37, 20, 30)) * 3 + 100).astype(np.float32)
+    with new_volume(tmp_path / "s.mrc", data.shape) as out:
+        out[:] = data
+    with mrcfile.open(tmp_path / "s.mrc", permissive=True) as mrc:
+        header = mrc.header
+        wide = data.astype(np.float64)
+        assert float(header.dmin) == data.min() and float(header.dmax) == data.max()
+        assert float(header.dmean) == pytest.approx(wide.mean(), rel=1e-6)
+        assert float(header.rms) == pytest.approx(wide.std(), rel=1e-5)
+
+
+def test_chunked_sums_equal_whole_float64_sums() -> None:
+    block = np.random.default_rng(1).standard_normal((5, 7, 11)).astype(np.float32) + 2
+    total, squares = _sum_and_squares(block, chunk=13)  # chunks end mid-row
+    wide = block.astype(np.float64)
+    assert total == pytest.approx(wide.sum(), rel=1e-12)
+    assert squares == pytest.approx(np.square(wide).sum(), rel=1e-12)
