@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Multi-GPU scaling (issue #9), in one call on a machine with at least 2 GPUs:
 #   1. training throughput at 96³ with 1 and with 2 GPUs at the same per-GPU batch;
-#   2. the same refine budget on a simulated project with --gpuID 0 (batch 4) and with
-#      --gpuID 0,1 (2 per GPU = the same global batch of 4), each followed by predict (on the
-#      same GPUs) and evaluate against the ground truth;
+#   2. the same refine budget on one simulated project with --gpuID 0,1 and with --gpuID 0
+#      (global batch 4 both times: 2 per GPU on two), each followed by predict (on the same
+#      GPUs) and evaluate against the ground truth; the epoch lines, with their share of time
+#      spent waiting for data, are kept;
 #   3. after every command, the isonet2 processes still alive (there should be none).
 # Logs and JSON lines go to ${OUT:-multi_gpu_out}/.
 # Example:  OUT=/tmp/multi bash benchmarks/multi_gpu_scaling.sh 10 125
@@ -19,18 +20,19 @@ leftovers() {  # processes of ours still running after a command returned
 }
 nvidia-smi --query-gpu=name,memory.total --format=csv > "$out/gpu.txt" 2>&1
 for ids in 0 0,1; do
-  timeout 200 python3 benchmarks/train_throughput.py --gpuID "$ids" --arch unet-medium --cube 96 \
+  timeout 120 python3 benchmarks/train_throughput.py --gpuID "$ids" --arch unet-medium --cube 96 \
     --batch 4 --method isonet2-n2n --ctf_mode network --mw_weight 200 \
     >> "$out/throughput.jsonl" 2>> "$out/throughput.err"
   leftovers "train_throughput --gpuID $ids"
 done
-for run in "0 4" "0,1 2"; do
-  set -- $run
-  name="gpus_${1/,/_}"
-  GPU_IDS=$1 timeout 400 bash benchmarks/refine_quality.sh "/tmp/$name" "$epochs" "$per_tomo" \
-    --ncpus 6 --batch_size "$2" > "$out/$name.log" 2>&1
+first=""
+for ids in 0,1 0; do  # the same global batch of 4: 2 per GPU on two GPUs
+  name="gpus_${ids/,/_}"
+  SIM_FROM=$first GPU_IDS=$ids timeout 280 bash benchmarks/refine_quality.sh "/tmp/$name" \
+    "$epochs" "$per_tomo" --ncpus 6 --batch_size 4 > "$out/$name.log" 2>&1
   echo "$name exit $?" >> "$out/leftovers.txt"
-  leftovers "refine+predict+evaluate --gpuID $1"
+  first=${first:-/tmp/$name}
+  leftovers "refine+predict+evaluate --gpuID $ids"
   cp "/tmp/$name/eval_corrected/evaluate.jsonl" "$out/$name.eval.jsonl" 2>/dev/null
   grep "subtomos/s" "/tmp/$name/refine/log.txt" > "$out/$name.epochs.txt" 2>/dev/null
   cd "$repo"

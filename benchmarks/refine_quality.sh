@@ -6,12 +6,20 @@
 # Example (GPU machine):  bash benchmarks/refine_quality.sh work 10 125 --mw_weight 200
 #   arguments: work folder, epochs, subtomograms per tomogram per epoch (2 tomograms), then
 #   any further refine flags. GPU_IDS (default 0) is passed as --gpuID to refine and predict,
-#   e.g. GPU_IDS=0,1 for two data-parallel workers.
+#   e.g. GPU_IDS=0,1 for two data-parallel workers. SIM_FROM=<folder> reuses the simulated
+#   project (its sim/ folder) of an earlier run instead of simulating it again: the volumes
+#   are linked, the star is copied (predict writes its own columns into it).
 set -euo pipefail
 gpus=${GPU_IDS:-0}
 work=${1:-quality_run}; epochs=${2:-10}; per_tomo=${3:-125}; shift 3 || true
 mkdir -p "$work" && cd "$work"
-isonet.py simulate --preset cell -o sim --number_tomograms 2 --shape 128,384,384 --seed 1
+if [ -n "${SIM_FROM:-}" ]; then
+  mkdir -p sim
+  for d in "$SIM_FROM"/sim/*/; do ln -sfn "$(cd "$d" && pwd)" "sim/$(basename "$d")"; done
+  cp "$SIM_FROM/sim/tomograms.star" sim/
+else
+  isonet.py simulate --preset cell -o sim --number_tomograms 2 --shape 128,384,384 --seed 1
+fi
 python - "$per_tomo" <<'PY'
 import sys
 from isonet2.io.star import read_star, write_star
@@ -23,6 +31,6 @@ PY
 isonet.py evaluate --star sim/tomograms.star --column rlnTomoName --ground_truth sim/ground_truth -o eval_raw
 isonet.py refine sim/tomograms.star -o refine --CTF_mode network \
     --epochs "$epochs" --save_interval "$epochs" --gpuID "$gpus" "$@"
-isonet.py predict sim/tomograms.star refine/network_isonet2-n2n_unet-medium_96_full.pt \
-    --gpuID "$gpus" --outputdir corrected
+model=$(ls refine/network_*_full.pt | grep -v _epoch | head -1)  # whatever --arch/--cube_size
+isonet.py predict sim/tomograms.star "$model" --gpuID "$gpus" --outputdir corrected
 isonet.py evaluate --star sim/tomograms.star --ground_truth sim/ground_truth -o eval_corrected
