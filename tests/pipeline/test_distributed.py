@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import shlex
 import signal
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch.distributed as dist
 
 from isonet2.cli import run
 from isonet2.config import RefineConfig
+from isonet2.data.batches import make_loader
 from isonet2.data.sampler import SubtomogramSampler
 from isonet2.errors import InputError
 from isonet2.io.checkpoint import load_checkpoint
@@ -119,6 +121,34 @@ def fail_on_rank_one() -> None:
 def test_one_failing_rank_stops_the_launch_with_its_message() -> None:
     with pytest.raises(InputError, match=r"^worker 1 failed: rank one cannot read its share$"):
         launch_workers(fail_on_rank_one, 2, ())
+    assert child_processes() == []
+
+
+SET_IN_THIS_PROCESS = {"before_the_loader": False}
+
+
+class ReportsTheMark(torch.utils.data.Dataset[torch.Tensor]):
+    """Items say whether the worker that made them saw a change made before it started."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, item: int) -> torch.Tensor:
+        return torch.tensor(float(SET_IN_THIS_PROCESS["before_the_loader"]))
+
+
+def loader_workers_share_the_launched_process() -> bool:
+    """In a launched worker: do its loader's workers start as copies of it (fork)?"""
+    SET_IN_THIS_PROCESS["before_the_loader"] = True  # a spawned loader worker would not see it
+    loader = make_loader(ReportsTheMark(), 2, num_workers=1, pin_memory=False)  # type: ignore[arg-type]
+    return bool(next(iter(loader)).all())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="loader workers fork on Linux")
+def test_loader_workers_of_a_launched_worker_are_forked_not_spawned() -> None:
+    """Launched workers are spawned, and spawn is inherited: without an explicit fork, every
+    epoch's loader workers re-imported torch (2.2 s instead of 0.03 s on 2 CPU cores)."""
+    assert launch_workers(loader_workers_share_the_launched_process, 2, ()) is True
     assert child_processes() == []
 
 

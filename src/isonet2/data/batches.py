@@ -17,6 +17,8 @@ workers re-open the memory maps themselves.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import sys
 from typing import Any
 
 import numpy as np
@@ -93,4 +95,20 @@ def make_loader(
         num_workers=num_workers,
         pin_memory=pin_memory,
         drop_last=drop_last,
+        multiprocessing_context=worker_start_context() if num_workers > 0 else None,
     )
+
+
+def worker_start_context() -> Any:
+    """How loader workers start: forked on Linux, the platform's default elsewhere.
+
+    Our multi-GPU launcher starts each training process with "spawn", and spawned processes
+    hand that method on to their own children, so every epoch's loader workers re-imported
+    torch and isonet2: on 2 CPU cores the first batch of an epoch took 2.2 s instead of
+    0.03 s, and 2 CPU workers waited for data 17-18 % of each epoch. Forked workers copy the
+    training process and touch no GPU; a one-GPU run's workers were forked all along.
+    macOS keeps its default (spawn), since forking there is unsafe with system frameworks.
+    """
+    if sys.platform.startswith("linux"):
+        return multiprocessing.get_context("fork")
+    return None
