@@ -37,7 +37,9 @@ class TrainingConfig(CommandConfig):
         "GPUs when not given; CPU when none exists",
         aliases=("gpu_id", "gpus"),
     )
-    ncpus: int = param(4, "data-loading worker processes", aliases=("ncpu",), ge=0)
+    ncpus: int = param(
+        4, "data-loading worker processes per training process (per GPU)", aliases=("ncpu",), ge=0
+    )
     cpu_workers: int = param(
         1,
         "processes for data-parallel training on the CPU (gloo); for testing and CPU clusters",
