@@ -359,18 +359,18 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
             ready = time.perf_counter()
         bar.close()
         _check_finite(finite, epoch)
-        sums = dict(zip(("loss", "n2n_loss", "mw_loss"), device_sums.tolist(), strict=True))
 
         # ---- checkpoint and log
         seconds = time.perf_counter() - started
-        if world_size > 1:  # every rank's mean loss, weighted by its batches; mean data wait
-            totals = torch.tensor(  # on the device: NCCL reduces only CUDA tensors
-                [*sums.values(), float(count), waited], dtype=torch.float64, device=device
-            )
+        extra = torch.tensor([float(count), waited], dtype=torch.float64, device=device)
+        totals = torch.cat((device_sums, extra))  # on the device: NCCL reduces only CUDA tensors
+        if world_size > 1:  # every rank's loss sums and batches; the mean data wait
             dist.all_reduce(totals)
-            sums = dict(zip(sums, totals[:-2].tolist(), strict=True))
-            count, waited = int(totals[-2]), float(totals[-1]) / world_size
-        record = {k: v / max(count, 1) for k, v in sums.items()}
+            totals[-1] /= world_size
+        *loss_sums, batches, waited = totals.tolist()
+        count = int(batches)
+        names = ("loss", "n2n_loss", "mw_loss")
+        record = {k: v / max(count, 1) for k, v in zip(names, loss_sums, strict=True)}
         record.update(
             epoch=float(epoch + 1),
             seconds=seconds,
@@ -434,7 +434,7 @@ def _report(
         record["mw_loss"],
         record["learning_rate"],
         record["subtomos_per_s"],
-        100.0 * record.get("data_wait_s", 0.0) / max(record["seconds"], 1e-9),
+        100.0 * record["data_wait_s"] / max(record["seconds"], 1e-9),
     )
     if spec.preview is not None and (epoch % spec.save_interval == 0 or epoch == spec.epochs):
         spec.preview(epoch, net if average is None else average.network)
