@@ -20,7 +20,7 @@ def _bands() -> tuple[torch.Tensor, torch.Tensor]:
     return wedge, 1.0 - wedge
 
 
-@pytest.mark.parametrize("name", ["l2", "L2", "l1", "Huber", "FSC"])
+@pytest.mark.parametrize("name", ["l2", "L2", "l1", "Huber", "FSC", "L2+FSC"])
 def test_identical_tensors_have_zero_loss(name: str) -> None:
     x, _ = _pair()
     assert get_base_loss(name)(x, x.clone()).item() == pytest.approx(0.0, abs=1e-6)
@@ -41,7 +41,7 @@ def test_fsc_loss_of_negated_and_scaled_maps() -> None:
     assert 0.7 < fsc_loss(y, z).item() < 1.3  # independent noise: FSC about 0
 
 
-@pytest.mark.parametrize("name", ["l2", "l1", "huber", "fsc"])
+@pytest.mark.parametrize("name", ["l2", "l1", "huber", "fsc", "l2+fsc"])
 def test_masked_loss_with_zero_mw_weight_is_the_base_loss(name: str) -> None:
     base = get_base_loss(name)
     pred, target = _pair(3)
@@ -50,6 +50,15 @@ def test_masked_loss_with_zero_mw_weight_is_the_base_loss(name: str) -> None:
         terms = masked_loss(pred, target, n2n_band, mw_band, weight, base)
         assert torch.equal(terms.total, base(pred, target))
         assert terms.n2n.item() > 0 and terms.mw.item() > 0
+
+
+def test_l2_plus_fsc_is_the_sum_and_keeps_the_scale_that_fsc_alone_ignores() -> None:
+    x, y = _pair(5)
+    combined = get_base_loss("L2+FSC")
+    expected = get_base_loss("l2")(x, y) + fsc_loss(x, y)
+    assert combined(x, y).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert fsc_loss(3.0 * x, x).item() == pytest.approx(0.0, abs=1e-5)
+    assert combined(3.0 * x, x).item() == pytest.approx(4.0 * x.pow(2).mean().item(), rel=1e-4)
 
 
 def test_l2_band_losses_sum_to_the_whole_cube_loss() -> None:

@@ -9,7 +9,7 @@ from pydantic import field_validator, model_validator
 from isonet2.config.base import CommandConfig, param, parse_index_selection
 
 CtfMode = Literal["None", "phase_only", "wiener", "network"]
-LossName = Literal["L2", "L1", "Huber", "FSC"]
+LossName = Literal["L2", "L1", "Huber", "FSC", "L2+FSC"]
 NoiseMode = Literal["None", "ramp", "hamming"]
 ARCHITECTURES = ("unet-small", "unet-medium", "unet-large")
 
@@ -59,7 +59,12 @@ class TrainingConfig(CommandConfig):
         "auto", "subtomograms per optimizer step over all GPUs; auto = 4 on one GPU, 2 per GPU"
     )
     acc_batches: int = param(1, "batches whose gradients are accumulated per step", ge=1)
-    loss_func: LossName = param("L2", "base loss")
+    loss_func: LossName = param(
+        "L2",
+        "base loss: L2, L1, Huber, FSC (1 - mean Fourier shell correlation: blind to each "
+        "shell's scale) or L2+FSC (their sum, so weak high-frequency shells count as much as "
+        "strong low ones; with --mw_weight 1-2 it restored the wedge best in our tests)",
+    )
     learning_rate: float = param(3e-4, "AdamW learning rate at the start", gt=0)
     learning_rate_min: float = param(
         3e-5, "learning rate at the end of the cosine schedule (= learning_rate: constant)", ge=0
@@ -187,7 +192,7 @@ class RefineConfig(TrainingConfig):
         5.0,
         "weight of the missing-wedge band in the masked loss (total = n2n band + mw_weight x "
         "mw band); <= 0 uses the plain loss over the whole cube. 5-10 restored the wedge best "
-        "in our tests; 200 starves the measured band (README, Measured)",
+        "in our tests with L2, 1-2 with L2+FSC; 200 starves the measured band (README, Measured)",
     )
     apply_mw_x1: bool = param(True, "wedge-filter the inputs (training and prediction)")
     noise_level: list[float] = param(

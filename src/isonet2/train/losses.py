@@ -87,11 +87,18 @@ def fsc_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 1.0 - fsc.mean()
 
 
+def l2_fsc_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error plus (1 - mean FSC): L2 fixes each shell's amplitude, the FSC term
+    weighs every shell alike, so weak high-frequency shells count as much as strong low ones."""
+    return l2_loss(prediction, target) + fsc_loss(prediction, target)
+
+
 BASE_LOSSES: dict[str, BaseLoss] = {
     "l2": l2_loss,
     "l1": l1_loss,
     "huber": huber_loss,
     "fsc": fsc_loss,
+    "l2+fsc": l2_fsc_loss,
 }
 
 
