@@ -12,7 +12,7 @@ from isonet2.nn.symmetry import (
 )
 
 
-def _rotate_mask(mask: torch.Tensor, dims: tuple[int, int]) -> torch.Tensor:
+def _rotate_mask(mask: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     """The Fourier mask of a volume after flipping `dims` (of a 5-D tensor) in real space."""
     axes = tuple(d - 2 for d in dims)
     # a real-space flip of an even-length axis maps Fourier index j to (N - j) mod N
@@ -27,6 +27,29 @@ def test_the_listed_rotations_map_the_wedge_onto_itself():
         mask = missing_wedge_mask(shape, tilt_min, tilt_max)
         for dims in rotations:
             assert torch.equal(_rotate_mask(mask, dims), mask), (tilt_min, tilt_max, dims)
+
+
+def test_the_listed_mirror_images_map_the_wedge_onto_itself():
+    shape = (32, 32, 32)
+    for tilt_min, tilt_max, count in ((-60, 60, 7), (-50, 65, 3)):
+        flips = wedge_preserving_rotations(tilt_min, tilt_max, mirrors=True)
+        assert len(flips) == count and len(set(flips)) == count
+        assert set(wedge_preserving_rotations(tilt_min, tilt_max)) < set(flips)
+        mask = missing_wedge_mask(shape, tilt_min, tilt_max)
+        for dims in flips:
+            assert torch.equal(_rotate_mask(mask, dims), mask), (tilt_min, tilt_max, dims)
+    # mirroring X alone moves an asymmetric wedge, so it is not listed there
+    assert not torch.equal(_rotate_mask(missing_wedge_mask(shape, -50, 65), (4,)), mask)
+
+
+def test_the_mirrored_average_is_invariant_under_every_listed_flip():
+    torch.manual_seed(1)
+    net = torch.nn.Conv3d(1, 1, 3, padding=1)
+    flips = wedge_preserving_rotations(-60, 60, mirrors=True)
+    averaged = RotationAverage(net, flips)
+    x = torch.randn(1, 1, 8, 8, 8)
+    for dims in flips:
+        torch.testing.assert_close(averaged(x.flip(dims)).flip(dims), averaged(x))
 
 
 def test_mirroring_rotations_are_left_out_because_they_move_an_asymmetric_wedge():

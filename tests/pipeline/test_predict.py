@@ -214,8 +214,39 @@ def test_only_rotations_that_keep_every_selected_wedge_are_used(train_project: P
 
     symmetric = read_star("tomograms.star").rows[0]
     asymmetric = dataclasses.replace(symmetric, tilt_min_deg=-50.0, tilt_max_deg=65.0)
-    assert len(_shared_rotations([symmetric])) == 3
-    assert _shared_rotations([symmetric, asymmetric]) == [(2, 4)]
+    assert len(_shared_rotations([symmetric], mirrors=False)) == 3
+    assert _shared_rotations([symmetric, asymmetric], mirrors=False) == [(2, 4)]
+    assert len(_shared_rotations([symmetric], mirrors=True)) == 7
+    assert _shared_rotations([symmetric, asymmetric], mirrors=True) == [(2, 4), (3,), (2, 3, 4)]
+
+
+def test_larger_tiles_with_mirrors_predict_a_finite_map_of_the_same_shape(trained: Path) -> None:
+    assert isonet(f"isonet.py predict tomograms.star {trained} -o plain --tomo_idx 1") == 0
+    line = f"isonet.py predict tomograms.star {trained} --tomo_idx 1 --tta True --tta_mirrors True"
+    assert isonet(f"{line} -o big --tile_size 48") == 0
+    plain = read_volume("plain/t0_EVN_isonet2-n2n_unet-small.mrc")
+    big = read_volume("big/t0_EVN_isonet2-n2n_unet-small.mrc")
+    assert big.shape == plain.shape and np.isfinite(big).all()
+    # another tiling and orientation average of the same network: close, not equal
+    assert not np.allclose(plain, big)
+    assert np.corrcoef(plain.ravel(), big.ravel())[0, 1] > 0.8
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ("--tile_size 40", "40 is not a multiple of 16"),
+        ("--tta_mirrors True", "--tta_mirrors only adds to --tta"),
+    ],
+)
+def test_bad_tiling_flags(
+    trained: Path, capsys: pytest.CaptureFixture[str], flags: str, message: str
+) -> None:
+    capsys.readouterr()
+    assert isonet(f"isonet.py predict tomograms.star {trained} -o out {flags}") == 2  # usage
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and message in errors[0], errors
+    assert not Path("out").exists()  # refused before any work
 
 
 def predict_as_if_on_two_machines(config: dict[str, object], devices: list[torch.device]) -> object:

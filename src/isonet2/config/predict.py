@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import field_validator, model_validator
+
 from isonet2.config.base import TomoSelection, param
 
 
@@ -69,7 +71,34 @@ class PredictConfig(TomoSelection):
         "place (2 passes; 4 for a symmetric tilt range): slower, less orientation-dependent guesses",
         aliases=("tta",),
     )
+    tta_mirrors: bool = param(
+        False,
+        "with --tta, also average over the mirror images that keep the wedge (8 orientations "
+        "for a symmetric tilt range, 4 otherwise); training shows the network no mirror images",
+    )
+    tile_size: int | None = param(
+        None,
+        "edge of the predicted tiles in voxels, a multiple of 16; default: the training cube. "
+        "Larger tiles give the network more context and need more GPU memory",
+        ge=32,
+    )
     output_prefix: str = param("", "text put before every output file name")
     batch_size: int | Literal["auto"] = param(
         "auto", "tiles per GPU batch; auto = 8 on a GPU, 2 on CPU"
     )
+
+    @field_validator("tile_size")
+    @classmethod
+    def _multiple_of_16(cls, value: int | None) -> int | None:
+        if value is not None and value % 16:
+            raise ValueError(
+                f"{value} is not a multiple of 16 (the U-Net halves it 4 times); "
+                f"try {value - value % 16} or {value - value % 16 + 16}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _mirrors_need_tta(self) -> PredictConfig:
+        if self.tta_mirrors and not self.rotation_average:
+            raise ValueError("--tta_mirrors only adds to --tta; add --tta")
+        return self

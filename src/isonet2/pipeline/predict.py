@@ -34,7 +34,7 @@ from isonet2.io.progress import progress_bar
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import StarTable, TomogramRow, read_star, write_star
 from isonet2.nn.registry import model_from_checkpoint
-from isonet2.nn.symmetry import RotationAverage, wedge_preserving_rotations
+from isonet2.nn.symmetry import Flips, RotationAverage, wedge_preserving_rotations
 from isonet2.pipeline.training import launch, worker_context
 from isonet2.predict.inputs import RowPlan, open_sources, plan_row, tile_filters_for
 from isonet2.predict.pictures import save_fsc_png
@@ -126,8 +126,10 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
     apply_mw = physics.get("apply_mw_x1", True) if cfg.apply_mw_x1 is None else cfg.apply_mw_x1
     table = read_star(cfg.star_file)
     rows = table.select(cfg.selected_indices())
+    if cfg.tile_size is not None:  # any multiple of 16: the network is fully convolutional
+        cube = cfg.tile_size
     if cfg.rotation_average:
-        rotations = _shared_rotations(rows)
+        rotations = _shared_rotations(rows, cfg.tta_mirrors)
         models = [RotationAverage(m, rotations).eval() for m in models]
         logger.info("averaging the network over %d orientations per tile", 1 + len(rotations))
     batch = cfg.batch_size if cfg.batch_size != "auto" else (8 if device.type == "cuda" else 2)
@@ -181,7 +183,7 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
     )
     result = PredictResult()
     logger.info(
-        "predicting %d tomograms with %s (%s, %s, cube %d) on %s",
+        "predicting %d tomograms with %s (%s, %s, tiles of %d³) on %s",
         len(rows),
         cfg.model,
         method,
@@ -222,9 +224,9 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
     return result
 
 
-def _shared_rotations(rows: list[TomogramRow]) -> list[tuple[int, int]]:
-    """The 180° rotations that keep the missing wedge of every selected tomogram in place."""
-    per_row = [wedge_preserving_rotations(r.tilt_min_deg, r.tilt_max_deg) for r in rows]
+def _shared_rotations(rows: list[TomogramRow], mirrors: bool) -> list[Flips]:
+    """The 180° rotations (and mirrors) that keep every selected tomogram's wedge in place."""
+    per_row = [wedge_preserving_rotations(r.tilt_min_deg, r.tilt_max_deg, mirrors) for r in rows]
     return [dims for dims in per_row[0] if all(dims in other for other in per_row)]
 
 
