@@ -8,7 +8,9 @@
 #   any further refine flags. GPU_IDS (default 0) is passed as --gpuID to refine and predict,
 #   e.g. GPU_IDS=0,1 for two data-parallel workers. SIM_FROM=<folder> reuses the simulated
 #   project (its sim/ folder) of an earlier run instead of simulating it again: the volumes
-#   are linked, the star is copied (predict writes its own columns into it).
+#   are linked, the star is copied (predict writes its own columns into it). PREDICT_FLAGS
+#   are added to predict, e.g. PREDICT_FLAGS="--tta --tta_mirrors --tile_size 128
+#   --input_column rlnTomoName" for the README's best maps.
 set -euo pipefail
 gpus=${GPU_IDS:-0}
 work=${1:-quality_run}; epochs=${2:-10}; per_tomo=${3:-125}; shift 3 || true
@@ -32,5 +34,6 @@ isonet.py evaluate --star sim/tomograms.star --column rlnTomoName --ground_truth
 isonet.py refine sim/tomograms.star -o refine --CTF_mode network \
     --epochs "$epochs" --save_interval "$epochs" --gpuID "$gpus" "$@"
 model=$(ls refine/network_*_full.pt | grep -v _epoch | head -1)  # whatever --arch/--cube_size
-isonet.py predict sim/tomograms.star "$model" --gpuID "$gpus" --outputdir corrected
+# shellcheck disable=SC2086  # PREDICT_FLAGS is a list of words
+isonet.py predict sim/tomograms.star "$model" --gpuID "$gpus" --outputdir corrected ${PREDICT_FLAGS:-}
 isonet.py evaluate --star sim/tomograms.star --ground_truth sim/ground_truth -o eval_corrected
