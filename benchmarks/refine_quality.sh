@@ -10,7 +10,8 @@
 #   project (its sim/ folder) of an earlier run instead of simulating it again: the volumes
 #   are linked, the star is copied (predict writes its own columns into it). PREDICT_FLAGS
 #   are added to predict, e.g. PREDICT_FLAGS="--tta --tta_mirrors --tile_size 128
-#   --input_column rlnTomoName" for the README's best maps.
+#   --input_column rlnTomoName" for the README's best maps. SHAPE (default 128,384,384) is
+#   the simulated tomograms' Z,Y,X size; smaller ones only for checking the script on a CPU.
 set -euo pipefail
 gpus=${GPU_IDS:-0}
 work=${1:-quality_run}; epochs=${2:-10}; per_tomo=${3:-125}; shift 3 || true
@@ -20,7 +21,7 @@ if [ -n "${SIM_FROM:-}" ]; then
   for d in "$SIM_FROM"/sim/*/; do ln -sfn "$(cd "$d" && pwd)" "sim/$(basename "$d")"; done
   cp "$SIM_FROM/sim/tomograms.star" sim/
 else
-  isonet.py simulate --preset cell -o sim --number_tomograms 2 --shape 128,384,384 --seed 1
+  isonet.py simulate --preset cell -o sim --number_tomograms 2 --shape "${SHAPE:-128,384,384}" --seed 1
 fi
 python - "$per_tomo" <<'PY'
 import sys

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Several refine settings trained side by side on one GPU, on one simulated project, each then
+# predicted and scored against the ground truth (`refine_quality.sh` for every setting).
+# Three trainings of the short-run recipe at batch 2 share an H200 in about 7 minutes.
+#
+# Usage:  bash benchmarks/quality_sweep.sh WORK "name|refine flags" ["name|refine flags" ...]
+# Example (the README's fourth set):
+#   bash benchmarks/quality_sweep.sh /tmp/sweep \
+#     "l2|--mw_weight 5" "l2fsc_mw2|--loss_func L2+FSC --mw_weight 2" "l2fsc_mw1|--loss_func L2+FSC --mw_weight 1"
+# Environment: EPOCHS (10) and PER_TOMO (125 subtomograms per tomogram per epoch: 2,500 in
+# all), RECIPE (flags every setting gets; default the short-run recipe), PREDICT_FLAGS
+# (default: full map, --tta with mirrors, 128³ tiles), SHAPE (see refine_quality.sh).
+# Prints one line per setting: mean FSC in / out of the wedge, sim_01 / sim_02.
+set -u
+work=${1:?usage: quality_sweep.sh WORK "name|refine flags" ...}; shift
+[ $# -gt 0 ] || { echo "quality_sweep.sh: give at least one \"name|refine flags\"" >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+recipe=${RECIPE:---learning_rate 1e-3 --learning_rate_min 1e-4 --batch_size 2 --random_rot_weight 0 --ncpus 4}
+export PREDICT_FLAGS=${PREDICT_FLAGS:---tta --tta_mirrors --tile_size 128 --input_column rlnTomoName}
+mkdir -p "$work"; work=$(cd "$work" && pwd)
+first=${1%%|*}
+# the first setting simulates the project; the others start once it exists and link to it
+for spec in "$@"; do
+  name=${spec%%|*}; flags=${spec#*|}; [ "$flags" = "$spec" ] && flags=""
+  if [ "$name" = "$first" ]; then
+    SIM_FROM="" bash "$here/refine_quality.sh" "$work/$name" "${EPOCHS:-10}" "${PER_TOMO:-125}" \
+      $recipe $flags > "$work/$name.log" 2>&1 &
+    until [ -s "$work/$first/eval_raw/evaluate.jsonl" ] || ! kill -0 $! 2>/dev/null; do sleep 2; done
+  else
+    SIM_FROM="$work/$first" bash "$here/refine_quality.sh" "$work/$name" "${EPOCHS:-10}" \
+      "${PER_TOMO:-125}" $recipe $flags > "$work/$name.log" 2>&1 &
+  fi
+done
+status=0
+for job in $(jobs -p); do wait "$job" || status=1; done
+python3 - "$work" "$@" <<'PY'
+import json
+import sys
+from pathlib import Path
+
+work = Path(sys.argv[1])
+for spec in sys.argv[2:]:
+    name = spec.split("|")[0]
+    for kind in ("eval_raw", "eval_corrected"):
+        path = work / name / kind / "evaluate.jsonl"
+        if not path.exists():
+            print(f"{name:20s} {kind:15s} missing: see {work / (name + '.log')}")
+            continue
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        ins = " / ".join(f"{r['mean_fsc_in_wedge']:.3f}" for r in rows)
+        outs = " / ".join(f"{r['mean_fsc_out_of_wedge']:.3f}" for r in rows)
+        print(f"{name:20s} {kind:15s} in {ins}   out {outs}")
+PY
+exit $status
