@@ -148,6 +148,23 @@ def test_bad_input(
     assert not Path("out").exists() or not list(Path("out").glob("*.mrc"))
 
 
+def test_running_out_of_gpu_memory_is_one_line_that_names_the_flags(
+    trained: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(TilePredictor, "_network", out_of_memory)
+    capsys.readouterr()
+    line = f"isonet.py predict tomograms.star {trained} -o out --batch_size 4 --tile_size 48"
+    assert isonet(line) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1, errors
+    assert "ran out of memory predicting batches of 4 tiles of 48³" in errors[0]
+    assert "--batch_size or --tile_size" in errors[0]
+    assert list(Path("out").glob("*.mrc*")) == []
+
+
 def test_a_failed_write_leaves_no_half_written_output(
     trained: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

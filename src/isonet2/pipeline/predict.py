@@ -88,7 +88,14 @@ def predict_worker(config: dict[str, object], devices: list[torch.device]) -> Pr
                 context.world_size,
             )
             context = dataclasses.replace(context, world_size=1)
-        return _predict(cfg, context)
+        try:
+            return _predict(cfg, context)
+        except torch.cuda.OutOfMemoryError:
+            raise InputError(
+                f"{context.device} ran out of memory predicting batches of {cfg.batch_size} "
+                f"tiles{f' of {cfg.tile_size}³' if cfg.tile_size else ''}; lower --batch_size"
+                f"{' or --tile_size' if cfg.tile_size else ''}"
+            ) from None
 
 
 @dataclass(frozen=True, eq=False)
