@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--method", default="isonet2-n2n")
     parser.add_argument("--ctf_mode", default="network")
     parser.add_argument("--mw_weight", type=float, default=200.0)
+    parser.add_argument("--loss_func", default="L2", help="base loss, as refine's --loss_func")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--compile", action="store_true", help="torch.compile the network (GPU)")
@@ -76,7 +77,7 @@ def _measure(args: argparse.Namespace, device: torch.device, world_size: int, ra
     physics = [TomogramPhysics(10.0, 30000.0, 300.0, 2.7, 0.1, -60.0, 60.0)]
     settings = TargetSettings(method=args.method, ctf_mode=args.ctf_mode, mw_weight=args.mw_weight)
     strategy = make_strategy(settings, physics, args.cube, device)
-    base = get_base_loss("L2")
+    base = get_base_loss(args.loss_func)
     generator = torch.Generator().manual_seed(rank)
     shape = (args.batch, 1, args.cube, args.cube, args.cube)
     keys = ("x",) if args.method == "isonet2" else ("even", "odd")
@@ -128,6 +129,7 @@ def _measure(args: argparse.Namespace, device: torch.device, world_size: int, ra
         "method": args.method,
         "ctf_mode": args.ctf_mode,
         "mw_weight": args.mw_weight,
+        "loss_func": args.loss_func,
         "sync_bn": args.sync_bn,
         "compile": args.compile,
         "autocast": str(amp),
