@@ -44,6 +44,14 @@ def param(
     return Field(default, description=help, json_schema_extra=extra, **constraints)
 
 
+def check_multiple_of_16(value: int) -> int:
+    """`value` if the U-Net can take cubes of that edge (it halves them 4 times), else a
+    ValueError (training's --cube_size, predict's --tile_size)."""
+    if value % 16:
+        raise ValueError(f"{value} is not a multiple of 16 (the U-Net halves it 4 times)")
+    return value
+
+
 def parse_index_selection(text: str | None) -> list[int] | None:
     """Parse "1,3-5" into [1, 3, 4, 5]; None or "all" selects everything (returns None)."""
     if text is None or text.strip().lower() in ("", "all", "none"):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import field_validator, model_validator
 
-from isonet2.config.base import TomoSelection, param
+from isonet2.config.base import TomoSelection, check_multiple_of_16, param
 
 
 class PredictConfig(TomoSelection):
@@ -90,12 +90,7 @@ class PredictConfig(TomoSelection):
     @field_validator("tile_size")
     @classmethod
     def _multiple_of_16(cls, value: int | None) -> int | None:
-        if value is not None and value % 16:
-            raise ValueError(
-                f"{value} is not a multiple of 16 (the U-Net halves it 4 times); "
-                f"try {value - value % 16} or {value - value % 16 + 16}"
-            )
-        return value
+        return None if value is None else check_multiple_of_16(value)
 
     @model_validator(mode="after")
     def _mirrors_need_tta(self) -> PredictConfig:

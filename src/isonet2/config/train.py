@@ -6,7 +6,12 @@ from typing import Any, Literal
 
 from pydantic import field_validator, model_validator
 
-from isonet2.config.base import CommandConfig, param, parse_index_selection
+from isonet2.config.base import (
+    CommandConfig,
+    check_multiple_of_16,
+    param,
+    parse_index_selection,
+)
 
 CtfMode = Literal["None", "phase_only", "wiener", "network"]
 LossName = Literal["L2", "L1", "Huber", "FSC", "L2+FSC"]
@@ -140,9 +145,7 @@ class TrainingConfig(CommandConfig):
     @field_validator("cube_size")
     @classmethod
     def _multiple_of_16(cls, value: int) -> int:
-        if value % 16:
-            raise ValueError(f"{value} is not a multiple of 16 (the U-Net halves it 4 times)")
-        return value
+        return check_multiple_of_16(value)
 
     @field_validator("batch_size")
     @classmethod

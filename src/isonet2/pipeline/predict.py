@@ -92,7 +92,8 @@ def predict_worker(config: dict[str, object], devices: list[torch.device]) -> Pr
             return _predict(cfg, context)
         except torch.cuda.OutOfMemoryError:
             raise InputError(
-                f"{context.device} ran out of memory predicting batches of {cfg.batch_size} "
+                f"{context.device} ran out of memory predicting batches of "
+                f"{_batch_size(cfg, context.device)} "
                 f"tiles{f' of {cfg.tile_size}³' if cfg.tile_size else ''}; lower --batch_size"
                 f"{' or --tile_size' if cfg.tile_size else ''}"
             ) from None
@@ -139,7 +140,7 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
         rotations = _shared_rotations(rows, cfg.tta_mirrors)
         models = [RotationAverage(m, rotations).eval() for m in models]
         logger.info("averaging the network over %d orientations per tile", 1 + len(rotations))
-    batch = cfg.batch_size if cfg.batch_size != "auto" else (8 if device.type == "cuda" else 2)
+    batch = _batch_size(cfg, device)
     predictors = [
         TilePredictor(
             m,
@@ -229,6 +230,11 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
         voxels / 1e6 / seconds,
     )
     return result
+
+
+def _batch_size(cfg: PredictConfig, device: torch.device) -> int:
+    """Tiles per network call: --batch_size, or auto = 8 on a GPU, 2 on the CPU."""
+    return cfg.batch_size if cfg.batch_size != "auto" else (8 if device.type == "cuda" else 2)
 
 
 def _shared_rotations(rows: list[TomogramRow], mirrors: bool) -> list[Flips]:
