@@ -1,5 +1,6 @@
 """Base losses by name and the masked band loss: zeros, equalities, band sums, gradients."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -39,6 +40,42 @@ def test_fsc_loss_of_negated_and_scaled_maps() -> None:
     assert fsc_loss(3.0 * x, x).item() == pytest.approx(0.0, abs=1e-5)
     y, z = _pair(2)
     assert 0.7 < fsc_loss(y, z).item() < 1.3  # independent noise: FSC about 0
+
+
+def _reference_fsc_loss(a: np.ndarray, b: np.ndarray) -> float:
+    """1 - mean batch-pooled FSC from the full complex spectrum (no half-spectrum weights)."""
+    fa = np.fft.fftn(a, axes=(-3, -2, -1))
+    fb = np.fft.fftn(b, axes=(-3, -2, -1))
+    k = np.fft.fftfreq(C)
+    radius = np.sqrt(k[:, None, None] ** 2 + k[None, :, None] ** 2 + k[None, None, :] ** 2)
+    shell = np.round(radius * C).astype(int)
+    values = []
+    for s in range(1, C // 2 + 1):
+        inside = shell == s
+        cross = (fa[..., inside] * fb[..., inside].conj()).real.sum()
+        power = (np.abs(fa[..., inside]) ** 2).sum() * (np.abs(fb[..., inside]) ** 2).sum()
+        values.append(cross / np.sqrt(power))
+    return 1.0 - float(np.mean(values))
+
+
+def test_fsc_loss_pools_the_batch_like_a_full_spectrum_reference() -> None:
+    x, y = _pair(8)
+    y = 0.5 * x + y  # correlated, so every shell's FSC is well away from 0
+    expected = _reference_fsc_loss(x.numpy().astype(np.float64), y.numpy().astype(np.float64))
+    assert fsc_loss(x, y).item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_cube_with_little_power_barely_moves_the_pooled_fsc() -> None:
+    x, y = _pair(9)
+    y = 0.5 * x + y
+    weak_x, weak_y = _pair(10)  # uncorrelated: alone, its FSC is about 0 in every shell
+    strong = fsc_loss(x[:1], y[:1]).item()
+    pooled = fsc_loss(
+        torch.cat((x[:1], 1e-3 * weak_x[:1])), torch.cat((y[:1], 1e-3 * weak_y[:1]))
+    ).item()
+    per_cube_mean = (strong + fsc_loss(weak_x[:1], weak_y[:1]).item()) / 2
+    assert pooled == pytest.approx(strong, abs=1e-3)
+    assert abs(per_cube_mean - strong) > 0.1  # what averaging per cube would have given
 
 
 @pytest.mark.parametrize("name", ["l2", "l1", "huber", "fsc", "l2+fsc"])

@@ -63,12 +63,17 @@ def _shells(shape: torch.Size, device: torch.device) -> tuple[torch.Tensor, torc
 
 
 def fsc_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """1 - the mean Fourier shell correlation, over one-voxel shells 1 .. c//2 and the batch.
+    """1 - the mean Fourier shell correlation of the batch, over one-voxel shells 1 .. c//2.
 
-    FSC per cube and shell = Re(sum A conj(B)) / sqrt(sum |A|² sum |B|²) over the shell's
-    voxels (A, B the spectra); the zero frequency and the corners past Nyquist are left out; a
-    shell without power in either cube counts as FSC 0. Range [0, 2]; 0 for identical cubes.
-    Insensitive to a per-shell scale of the prediction, so mainly useful beside another loss.
+    The FSC of a shell pools the whole batch: Re(sum A conj(B)) / sqrt(sum |A|² sum |B|²),
+    each sum over the shell's voxels of every cube (A, B the spectra). Pooling lets a cube
+    with little power in a shell (a band-filtered cube holds only a few voxels of the low
+    shells) count in proportion to that power, instead of as a full ±1 vote per cube: on the
+    H200 this steadied the in-wedge score across seeds from a 0.025 spread to 0.004 and
+    raised its mean (README, fifth set). The zero frequency and the corners past Nyquist are
+    left out; a shell without power in either input counts as FSC 0. Range [0, 2]; 0 for
+    identical inputs. Blind to a per-shell scale of the prediction, so mainly useful beside
+    another loss.
     """
     spec_a = torch.fft.rfftn(prediction.float(), dim=_DIMS).flatten(1)
     spec_b = torch.fft.rfftn(target.float(), dim=_DIMS).flatten(1)
@@ -76,8 +81,9 @@ def fsc_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     weight = weight.flatten()
 
     def shell_sums(values: torch.Tensor) -> torch.Tensor:
-        sums = torch.zeros(values.shape[0], n_shells + 1, device=values.device)
-        return sums.index_add(1, shell, values * weight)[:, 1:]
+        """(n_shells,) sums over the batch and each shell's voxels, Friedel mates counted."""
+        sums = torch.zeros(n_shells + 1, device=values.device)
+        return sums.index_add(0, shell, (values * weight).sum(0))[1:]
 
     cross = shell_sums((spec_a * spec_b.conj()).real)
     power = shell_sums(spec_a.real**2 + spec_a.imag**2) * shell_sums(
