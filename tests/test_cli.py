@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from isonet2.cli import run
-from isonet2.config import COMMANDS, PrepareStarConfig
+from isonet2.config import COMMANDS, PrepareStarConfig, RefineConfig
 from isonet2.config.argv import flag_table, parse_command_line, to_command_line
 from isonet2.errors import UsageError
 
@@ -133,3 +133,19 @@ def test_help_and_config_do_not_import_torch() -> None:
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_band_weight_default_follows_the_loss(capsys: pytest.CaptureFixture[str]) -> None:
+    def weight(*words: str) -> float:
+        cfg = parse_command_line(RefineConfig, ["t.star", *words])
+        assert isinstance(cfg, RefineConfig)
+        return cfg.band_weight
+
+    assert weight() == 5.0
+    assert weight("--loss_func", "L2+FSC") == 1.0
+    assert weight("--loss_func", "L2+FSC", "--mw_weight", "2") == 2.0
+    assert weight("--loss_func", "FSC") == 5.0
+    assert weight("--mw_weight", "-1") == -1.0
+    assert run(["refine", "-h"]) == 0
+    page = " ".join(capsys.readouterr().out.split())
+    assert "(default: 1 with --loss_func L2+FSC, else 5)" in page

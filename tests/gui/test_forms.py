@@ -23,6 +23,8 @@ def test_each_form_is_its_config_model(name: str) -> None:
         if not field["required"]:
             assert field["default"] == to_jsonable_python(info.default)
         assert (field["choices"] or []) == list(choices(info))
+        if field["shown_default"]:  # what help prints as the default, e.g. refine's mw_weight
+            assert f"(default: {field['shown_default']}" in " ".join(page.split())
 
 
 def test_tutorial_order_and_not_offered() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -40,7 +41,9 @@ def test_refine_ctf_network(train_project: Path) -> None:
     assert ckpt["method"] == "isonet2-n2n" and ckpt["epoch"] == 1
     assert ckpt["physics"]["ctf_mode"] == "network"
     assert (out / "loss_full.png").stat().st_size > 0
-    assert (out / "refine_config.json").is_file()
+    recorded = json.loads((out / "refine_config.json").read_text())
+    assert recorded["parameters"]["mw_weight"] == 5.0  # the resolved default, not "unset"
+    assert ckpt["config"]["mw_weight"] == 5.0
     assert "epoch 1/1" in (out / "log.txt").read_text()
     assert list((out / "preview").glob("*_epoch1.png"))
 

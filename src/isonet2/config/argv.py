@@ -253,7 +253,9 @@ def help_text(model: type[CommandConfig], prog: str = "isonet.py") -> str:
             spellings[-1] += f" (or positional argument {extra['positional'] + 1})"
         default = info.default
         shown = (
-            "None"
+            extra["shown_default"]
+            if "shown_default" in extra
+            else "None"
             if default is None
             else ",".join(map(str, default))
             if isinstance(default, list)

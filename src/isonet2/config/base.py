@@ -26,13 +26,15 @@ def param(
     aliases: tuple[str, ...] = (),
     short: str | None = None,
     positional: int | None = None,
+    shown_default: str | None = None,
     **constraints: Any,
 ) -> Any:
     """A config field with its help text and command-line spelling.
 
     `aliases` are extra long-flag spellings (compared without case, '-' and '_');
     `short` is a one-letter flag such as "e" for `-e`; `positional` is the slot (0, 1, ...)
-    the value may also be given in without a flag.
+    the value may also be given in without a flag; `shown_default` is what help prints as
+    the default where the field's own default (e.g. None) is resolved later.
     """
     extra: dict[str, Any] = {"aliases": list(aliases)}
     if unit is not None:
@@ -41,6 +43,8 @@ def param(
         extra["short"] = short
     if positional is not None:
         extra["positional"] = positional
+    if shown_default is not None:
+        extra["shown_default"] = shown_default
     return Field(default, description=help, json_schema_extra=extra, **constraints)
 
 

@@ -68,7 +68,7 @@ class TrainingConfig(CommandConfig):
         "L2",
         "base loss: L2, L1, Huber, FSC (1 - mean Fourier shell correlation: blind to each "
         "shell's scale) or L2+FSC (their sum, so weak high-frequency shells count as much as "
-        "strong low ones; with --mw_weight 1-2 it restored the wedge best in our tests)",
+        "strong low ones; it restored the wedge best in our tests)",
     )
     learning_rate: float = param(3e-4, "AdamW learning rate at the start", gt=0)
     learning_rate_min: float = param(
@@ -155,6 +155,15 @@ class TrainingConfig(CommandConfig):
         return value
 
 
+def default_mw_weight(loss_func: str) -> float:
+    """The band weight refine uses when --mw_weight is not given: 1 for L2+FSC, else 5.
+
+    The band weight multiplies the wedge band's FSC term too, which past 1-2 crowds out the
+    measured band (README, fourth and fifth sets); L2 scored best at 5-10.
+    """
+    return 1.0 if loss_func.lower() == "l2+fsc" else 5.0
+
+
 class DenoiseConfig(TrainingConfig):
     """Train a Noise2Noise denoiser on even/odd half tomograms (method n2n).
 
@@ -191,11 +200,12 @@ class RefineConfig(TrainingConfig):
         "star column of the single maps to train on (e.g. rlnDeconvTomoName); method isonet2",
         aliases=("inputcolumn",),
     )
-    mw_weight: float = param(
-        5.0,
+    mw_weight: float | None = param(
+        None,
         "weight of the missing-wedge band in the masked loss (total = n2n band + mw_weight x "
-        "mw band); <= 0 uses the plain loss over the whole cube. 5-10 restored the wedge best "
-        "in our tests with L2, 1-2 with L2+FSC; 200 starves the measured band (README, Measured)",
+        "mw band); <= 0 uses the plain loss over the whole cube. The defaults are the best of "
+        "each loss in our tests; 200 starves the measured band (README, Measured)",
+        shown_default="1 with --loss_func L2+FSC, else 5",
     )
     apply_mw_x1: bool = param(True, "wedge-filter the inputs (training and prediction)")
     noise_level: list[float] = param(
@@ -226,6 +236,11 @@ class RefineConfig(TrainingConfig):
         "train two networks on disjoint halves of the data (top/bottom along Y): _top.pt and "
         "_bottom.pt, for gold-standard FSC between two independent maps",
     )
+
+    @property
+    def band_weight(self) -> float:
+        """--mw_weight as given, or its default for the chosen loss."""
+        return default_mw_weight(self.loss_func) if self.mw_weight is None else self.mw_weight
 
     @field_validator("noise_level", "noise_start_iter", mode="before")
     @classmethod

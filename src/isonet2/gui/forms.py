@@ -85,6 +85,7 @@ def field_schema(name: str, info: FieldInfo) -> dict[str, Any]:
         "positional": extra.get("positional"),
         "readonly": name == OUTPUT_FIELD,
         "nullable": type(None) in type_parts(info.annotation),
+        "shown_default": extra.get("shown_default"),
     }
 
 

@@ -78,6 +78,8 @@ def resolve_method(cfg: RefineConfig, table: StarTable) -> Method:
 
 def run(cfg: RefineConfig) -> RefineResult:
     """Train one network (two with --split_halves); optionally predict every tomogram after."""
+    # the band weight's default depends on the loss; the run record and workers get the number
+    cfg = cfg.model_copy(update={"mw_weight": cfg.band_weight})
     main = is_main_process()  # under an outer torchrun only rank 0 writes and preprocesses
     if main:
         output_dir = Path(cfg.output_dir)
@@ -125,7 +127,7 @@ def _train(cfg: RefineConfig, context: DistributedContext) -> RefineResult:
     settings = target_settings(
         cfg,
         method,
-        mw_weight=cfg.mw_weight,
+        mw_weight=cfg.band_weight,
         random_rot_weight=cfg.random_rot_weight,
         noise_mode=cfg.noise_mode,
         apply_mw_x1=cfg.apply_mw_x1,

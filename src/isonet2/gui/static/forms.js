@@ -88,7 +88,13 @@ function inputFor(field) {
     ...common,
     type: "text",
     value: display(field.default),
-    placeholder: field.required ? "required" : field.nullable ? "not set" : "",
+    placeholder: field.required
+      ? "required"
+      : field.shown_default
+        ? `default: ${field.shown_default}`
+        : field.nullable
+          ? "not set"
+          : "",
     inputmode: numeric ? "decimal" : null,
     list: kind ? `suggest-${kind}` : null,
     spellcheck: "false",
