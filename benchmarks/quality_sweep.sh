@@ -4,9 +4,9 @@
 # Three trainings of the short-run recipe at batch 2 share an H200 in about 7 minutes.
 #
 # Usage:  bash benchmarks/quality_sweep.sh WORK "name|refine flags" ["name|refine flags" ...]
-# Example (the README's fourth set):
+# Example (three seeds of the README's fifth set; L2+FSC's band weight defaults to 1):
 #   bash benchmarks/quality_sweep.sh /tmp/sweep \
-#     "l2|--mw_weight 5" "l2fsc_mw2|--loss_func L2+FSC --mw_weight 2" "l2fsc_mw1|--loss_func L2+FSC --mw_weight 1"
+#     "s0|--loss_func L2+FSC" "s1|--loss_func L2+FSC --seed 1" "s2|--loss_func L2+FSC --seed 2"
 # Environment: EPOCHS (10) and PER_TOMO (125 subtomograms per tomogram per epoch: 2,500 in
 # all), RECIPE (flags every setting gets; default the short-run recipe), PREDICT_FLAGS
 # (default: full map, --tta with mirrors, 128³ tiles), SHAPE (see refine_quality.sh).
