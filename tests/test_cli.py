@@ -123,6 +123,15 @@ def test_command_line_round_trip() -> None:
     assert parse(*words) == cfg
 
 
+def test_fsc_weight_needs_the_fsc_term(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["refine", "t.star", "--fsc_weight", "2"]) == 2
+    error = capsys.readouterr().err
+    assert "--fsc_weight" in error and "--loss_func L2+FSC" in error
+    assert len(error.strip().splitlines()) == 1
+    cfg = parse_command_line(RefineConfig, ["t.star", "--loss_func", "L2+FSC", "--fsc_weight", "2"])
+    assert isinstance(cfg, RefineConfig) and cfg.fsc_weight == 2.0
+
+
 def test_help_and_config_do_not_import_torch() -> None:
     code = (
         "import sys, contextlib, io\n"

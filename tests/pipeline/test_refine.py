@@ -48,6 +48,26 @@ def test_refine_ctf_network(train_project: Path) -> None:
     assert list((out / "preview").glob("*_epoch1.png"))
 
 
+def test_fsc_weight_reaches_the_training_loss(
+    train_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import isonet2.train.trainer as trainer
+
+    asked: list[tuple[str, float]] = []
+    real = trainer.get_base_loss
+
+    def spy(name: str, fsc_weight: float = 1.0) -> object:
+        asked.append((name, fsc_weight))
+        return real(name, fsc_weight)
+
+    monkeypatch.setattr(trainer, "get_base_loss", spy)
+    line = f"isonet.py refine tomograms.star -o w --loss_func L2+FSC --fsc_weight 3 {FAST}"
+    assert isonet(line) == 0
+    assert asked == [("L2+FSC", 3.0)]
+    recorded = json.loads((train_project / "w" / "refine_config.json").read_text())
+    assert recorded["parameters"]["fsc_weight"] == 3.0
+
+
 def test_refine_noise_level_picks_single_map(train_project: Path) -> None:
     assert isonet(f"isonet.py refine tomograms.star -o 01_test --noise_level 0.2 {FAST}") == 0
     ckpt = load_checkpoint(train_project / "01_test" / "network_isonet2_unet-small_32_full.pt")

@@ -6,7 +6,7 @@ import torch
 
 from isonet2.errors import InputError
 from isonet2.fourier.wedge import missing_wedge_mask
-from isonet2.train.losses import BASE_LOSSES, fsc_loss, get_base_loss, masked_loss
+from isonet2.train.losses import BASE_LOSSES, fsc_loss, get_base_loss, l2_loss, masked_loss
 
 C = 16
 
@@ -87,6 +87,16 @@ def test_masked_loss_with_zero_mw_weight_is_the_base_loss(name: str) -> None:
         terms = masked_loss(pred, target, n2n_band, mw_band, weight, base)
         assert torch.equal(terms.total, base(pred, target))
         assert terms.n2n.item() > 0 and terms.mw.item() > 0
+
+
+def test_fsc_weight_scales_only_the_fsc_term() -> None:
+    x, y = _pair(5)
+    weighted = get_base_loss("L2+FSC", fsc_weight=3.0)(x, y).item()
+    assert weighted == pytest.approx((l2_loss(x, y) + 3.0 * fsc_loss(x, y)).item(), rel=1e-6)
+    assert weighted > get_base_loss("L2+FSC")(x, y).item()
+    for name in ("l2", "l1", "huber", "fsc"):
+        with pytest.raises(InputError, match="L2\\+FSC"):
+            get_base_loss(name, fsc_weight=3.0)
 
 
 def test_l2_plus_fsc_is_the_sum_and_keeps_the_scale_that_fsc_alone_ignores() -> None:

@@ -70,6 +70,12 @@ class TrainingConfig(CommandConfig):
         "shell's scale) or L2+FSC (their sum, so weak high-frequency shells count as much as "
         "strong low ones; it restored the wedge best in our tests)",
     )
+    fsc_weight: float = param(
+        1.0,
+        "weight of the FSC term of --loss_func L2+FSC (L2 + fsc_weight x (1 - mean FSC)); "
+        "larger favours the weak high-frequency shells (README, sixth set)",
+        gt=0,
+    )
     learning_rate: float = param(3e-4, "AdamW learning rate at the start", gt=0)
     learning_rate_min: float = param(
         3e-5, "learning rate at the end of the cosine schedule (= learning_rate: constant)", ge=0
@@ -153,6 +159,15 @@ class TrainingConfig(CommandConfig):
         if isinstance(value, int) and value < 1:
             raise ValueError("batch size must be at least 1, or auto")
         return value
+
+    @model_validator(mode="after")
+    def _fsc_weight_needs_fsc_term(self) -> TrainingConfig:
+        if self.fsc_weight != 1.0 and self.loss_func.lower() != "l2+fsc":
+            raise ValueError(
+                f"--fsc_weight weighs the FSC term of --loss_func L2+FSC, not of "
+                f"{self.loss_func}; add --loss_func L2+FSC or leave --fsc_weight out"
+            )
+        return self
 
 
 def default_mw_weight(loss_func: str) -> float:

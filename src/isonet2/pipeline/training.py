@@ -125,6 +125,7 @@ def make_spec(
         learning_rate=cfg.learning_rate,
         learning_rate_min=cfg.learning_rate_min,
         loss_func=cfg.loss_func,
+        fsc_weight=cfg.fsc_weight,
         save_interval=cfg.save_interval,
         mixed_precision=cfg.mixed_precision,
         compile=cfg.compile,

@@ -108,14 +108,27 @@ BASE_LOSSES: dict[str, BaseLoss] = {
 }
 
 
-def get_base_loss(name: str) -> BaseLoss:
-    """The base loss called ``name`` (case-insensitive: "L2" = "l2")."""
+def get_base_loss(name: str, fsc_weight: float = 1.0) -> BaseLoss:
+    """The base loss called ``name`` (case-insensitive: "L2" = "l2").
+
+    ``fsc_weight`` scales the FSC term of "L2+FSC" (L2 + fsc_weight * (1 - mean FSC)); the
+    other losses have no such term and accept only the default 1.
+    """
     try:
-        return BASE_LOSSES[name.lower()]
+        loss = BASE_LOSSES[name.lower()]
     except KeyError:
         raise InputError(
             f"unknown loss {name!r}; choose one of: {', '.join(BASE_LOSSES)}"
         ) from None
+    if fsc_weight == 1.0:
+        return loss
+    if loss is not l2_fsc_loss:
+        raise InputError(f"an FSC weight applies to the L2+FSC loss only, not to {name!r}")
+
+    def weighted_l2_fsc_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return l2_loss(prediction, target) + fsc_weight * fsc_loss(prediction, target)
+
+    return weighted_l2_fsc_loss
 
 
 @dataclass(frozen=True)

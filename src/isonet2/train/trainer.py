@@ -76,6 +76,7 @@ class TrainSpec:
     noise_start_epochs: list[int] = field(default_factory=lambda: [0])
     pretrained_model: str | None = None
     resume: bool = True
+    fsc_weight: float = 1.0
     y_half: Literal["top", "bottom"] | None = None
     suffix: str = "full"  # "full", or "top"/"bottom" for split_halves
     preview: Callable[[int, torch.nn.Module], None] | None = None
@@ -224,7 +225,7 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
     device, world_size = context.device, context.world_size
     torch.manual_seed(spec.seed)
     amp = autocast_dtype(device, spec.mixed_precision)
-    base_loss = get_base_loss(spec.loss_func)
+    base_loss = get_base_loss(spec.loss_func, spec.fsc_weight)
     batch_size = _local_batch_size(spec, world_size)
     sampler = SubtomogramSampler(
         tomoset,
