@@ -7,6 +7,7 @@ from isonet2.fourier.grids import (
     centred_frequencies,
     centred_to_rfft,
     frequency_indices,
+    friedel_weights,
     radial_frequency_grid,
 )
 
@@ -47,3 +48,19 @@ def test_radius_is_physical_for_non_cubic_shapes() -> None:
     assert grid[0, 4, 8] == pytest.approx(0.5)  # z Nyquist
     assert grid[2, 0, 8] == pytest.approx(0.5)  # y Nyquist
     assert grid[2, 4, 0] == pytest.approx(0.5)  # x Nyquist
+
+
+@pytest.mark.parametrize("shape", [(6, 5, 8), (5, 6, 7)])
+def test_friedel_weighted_half_spectrum_sums_equal_full_spectrum_sums(
+    shape: tuple[int, int, int],
+) -> None:
+    gen = torch.Generator().manual_seed(3)
+    a, b = torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)
+    half_a, half_b = torch.fft.rfftn(a), torch.fft.rfftn(b)
+    full_a, full_b = torch.fft.fftn(a), torch.fft.fftn(b)
+    weight = friedel_weights(shape[-1])
+    assert weight.shape == (shape[-1] // 2 + 1,)
+    half_cross = ((half_a * half_b.conj()).real * weight).sum()
+    assert half_cross.item() == pytest.approx((full_a * full_b.conj()).real.sum().item(), rel=1e-5)
+    half_power = (half_a.abs() ** 2 * weight).sum()
+    assert half_power.item() == pytest.approx((full_a.abs() ** 2).sum().item(), rel=1e-5)

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 
 import torch
 
+from isonet2.fourier.grids import friedel_weights
+
 
 def fourier_shell_correlation(
     a: torch.Tensor,
@@ -71,16 +73,15 @@ def fourier_shell_correlations(
     spec_a = torch.fft.rfftn(a.to(torch.float32))
     spec_b = torch.fft.rfftn(b.to(torch.float32))
     # per half-spectrum voxel: Friedel weight times cross term and powers, in float64
-    weight = torch.full((half_x,), 2.0, dtype=torch.float64, device=a.device)
-    weight[0] = 1.0
-    if a.shape[2] % 2 == 0:
-        weight[-1] = 1.0
+    weight = friedel_weights(a.shape[2], dtype=torch.float64, device=a.device)
     cross = (spec_a * spec_b.conj()).real.to(torch.float64) * weight
     power_a = (spec_a.real**2 + spec_a.imag**2).to(torch.float64) * weight
     del spec_a
     power_b = (spec_b.real**2 + spec_b.imag**2).to(torch.float64) * weight
     del spec_b
 
+    # from fftfreq, not radial_frequency_grid: the two differ by an ulp, which moves voxels at
+    # exact half-shell radii (many on non-cubic grids) and would shift every reported FSC
     radius = torch.zeros((), dtype=torch.float64, device=a.device)
     for axis, n in enumerate(a.shape):
         freq = (

@@ -97,6 +97,23 @@ def radial_frequency_grid(
     return torch.sqrt(radius_sq)
 
 
+def friedel_weights(
+    size_x: int, *, dtype: torch.dtype = torch.float32, device: Device = None
+) -> torch.Tensor:
+    """How many full-spectrum voxels each x plane of the rfft layout stands for: (size_x//2+1,).
+
+    A half-spectrum voxel stands for itself and its Friedel mate (weight 2), except on the
+    planes that hold both: x = 0 and, for an even size_x, Nyquist (weight 1). Sums of a
+    Friedel-symmetric quantity (|F|², Re(A conj B), under masks symmetric in k -> -k) over the
+    half spectrum, weighted so, equal the sums over the full one.
+    """
+    weight = torch.full((size_x // 2 + 1,), 2.0, dtype=dtype, device=device)
+    weight[0] = 1.0
+    if size_x % 2 == 0:
+        weight[-1] = 1.0
+    return weight
+
+
 def centred_to_rfft(fourier_filter: torch.Tensor) -> torch.Tensor:
     """Convert a centred full-spectrum filter (..., z, y, x) to the rfft layout (..., z, y, x//2+1).
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from isonet2.errors import InputError
-from isonet2.fourier.grids import radial_frequency_grid
+from isonet2.fourier.grids import friedel_weights, radial_frequency_grid
 
 logger = logging.getLogger(__name__)
 
@@ -46,19 +46,15 @@ def _shells(shape: torch.Size, device: torch.device) -> tuple[torch.Tensor, torc
     """Shell index and Friedel multiplicity of every rfft-layout voxel, and the shell count.
 
     Shell = round(|k| * m), |k| in cycles/pixel, m the shortest side; shells 1 .. m//2 count,
-    everything else (zero frequency, the corners) goes to the discard bin 0. A half-spectrum
-    voxel stands for itself and its Friedel mate (weight 2), except on the x = 0 and (even x)
-    Nyquist planes, which hold both (weight 1).
+    everything else (zero frequency, the corners) goes to the discard bin 0. The weights are
+    `friedel_weights`, so half-spectrum sums equal full-spectrum ones.
     """
     shortest = min(shape)
     n_shells = shortest // 2
     radius = radial_frequency_grid(shape, rfft=True, dtype=torch.float64, device=device)
     shell = torch.round(radius * shortest).to(torch.int64)
     shell = torch.where(shell <= n_shells, shell, 0)
-    weight = torch.full(shell.shape, 2.0, device=device)
-    weight[..., 0] = 1.0
-    if shape[-1] % 2 == 0:
-        weight[..., -1] = 1.0
+    weight = friedel_weights(shape[-1], device=device).expand(shell.shape)
     return shell.flatten(), weight, n_shells
 
 
