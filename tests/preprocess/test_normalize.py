@@ -7,7 +7,11 @@ import pytest
 import torch
 
 from isonet2.errors import InputError
-from isonet2.preprocess.normalize import central_slab_stats, normalize_inverted
+from isonet2.preprocess.normalize import (
+    central_slab_stats,
+    normalize_inverted,
+    streamed_mean_std,
+)
 
 
 class RecordingVolume:
@@ -63,3 +67,15 @@ def test_normalize_inverted_numpy_and_torch() -> None:
 def test_normalize_rejects_degenerate_std(std: float) -> None:
     with pytest.raises(InputError):
         normalize_inverted(np.zeros((2, 2, 2)), 0.0, std)
+
+
+def test_streamed_mean_std_equals_the_whole_arrays_moments() -> None:
+    rng = np.random.default_rng(4)
+    # uneven blocks far from zero: a running sum of squares would lose digits here
+    blocks = [rng.normal(1e4, 3.0, size=n) for n in (1, 17, 500, 2)]
+    whole = np.concatenate(blocks)
+    mean, std = streamed_mean_std(iter(blocks))
+    assert mean == pytest.approx(whole.mean(), rel=1e-12)
+    assert std == pytest.approx(whole.std(), rel=1e-9)
+    with pytest.raises(ValueError, match="no values"):
+        streamed_mean_std(iter([]))

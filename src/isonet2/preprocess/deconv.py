@@ -25,7 +25,6 @@ to the kernel as the work moves on.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from isonet2.errors import InputError
 from isonet2.fourier.ctf import wiener_1d
 from isonet2.fourier.grids import frequency_indices
 from isonet2.io.pages import release_pages
+from isonet2.preprocess.normalize import streamed_mean_std
 
 logger = logging.getLogger(__name__)
 
@@ -53,18 +53,13 @@ def _slabs(length: int, bytes_per_row: int) -> Iterator[tuple[int, int]]:
 
 def mean_std(volume: np.ndarray) -> tuple[float, float]:
     """Mean and population standard deviation of a (z, y, x) volume, in float64 over Z slabs."""
-    count, mean, sum_sq_dev = 0, 0.0, 0.0
-    for lo, hi in _slabs(volume.shape[0], volume[0].size * 8):
-        block = np.asarray(volume[lo:hi], dtype=np.float64)
-        block_mean = float(block.mean())
-        block_sq_dev = float(np.square(block - block_mean).sum())
-        total = count + block.size
-        delta = block_mean - mean
-        mean += delta * block.size / total
-        sum_sq_dev += block_sq_dev + delta * delta * count * block.size / total
-        count = total
-        release_pages(volume)
-    return mean, math.sqrt(sum_sq_dev / count)
+
+    def blocks() -> Iterator[np.ndarray]:
+        for lo, hi in _slabs(volume.shape[0], volume[0].size * 8):
+            yield np.asarray(volume[lo:hi], dtype=np.float64)
+            release_pages(volume)
+
+    return streamed_mean_std(blocks())
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 Example:
     mean, std = central_slab_stats(tomogram)            # tomogram: (z, y, x), may be a memmap
+    mean, std = streamed_mean_std(slab for slab in slabs)  # any blocks, merged exactly
     network_input = normalize_inverted(cube, mean, std)  # (mean - cube) / std
 
 Cubes enter the network contrast-inverted, x = (mean - v) / std, with the mean and std of the
@@ -12,6 +13,7 @@ rescaling by mean and std).
 
 import logging
 import math
+from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
 import numpy as np
@@ -39,19 +41,34 @@ def central_slab_stats(volume: np.ndarray) -> tuple[float, float]:
     start = max((volume.shape[0] - SLAB_THICKNESS) // 2, 0)
     stop = min(start + SLAB_THICKNESS, volume.shape[0])
     logger.debug("normalisation statistics over Z slices %d..%d", start, stop - 1)
+
+    def planes() -> Iterator[np.ndarray]:
+        for z in range(start, stop):
+            stored = volume[z]
+            yield np.asarray(stored, dtype=np.float64)
+            release_pages(stored)  # a memory-mapped slice read once need not stay resident
+
+    return streamed_mean_std(planes())
+
+
+def streamed_mean_std(blocks: Iterable[np.ndarray]) -> tuple[float, float]:
+    """Mean and population std of all the blocks' values together, one float64 block at a time.
+
+    Each block's mean and squared deviations are merged into the running ones exactly (Chan et
+    al.), so no block needs to be held after its turn and the result does not drift the way a
+    running sum of squares does.
+    """
     count, mean, sum_sq_dev = 0, 0.0, 0.0
-    for z in range(start, stop):
-        stored = volume[z]
-        plane = np.asarray(stored, dtype=np.float64)
-        plane_count = plane.size
-        plane_mean = float(plane.mean())
-        plane_sum_sq_dev = float(np.square(plane - plane_mean).sum())
-        total = count + plane_count
-        delta = plane_mean - mean
-        mean += delta * plane_count / total
-        sum_sq_dev += plane_sum_sq_dev + delta * delta * count * plane_count / total
+    for block in blocks:
+        block_mean = float(block.mean())
+        block_sq_dev = float(np.square(block - block_mean).sum())
+        total = count + block.size
+        delta = block_mean - mean
+        mean += delta * block.size / total
+        sum_sq_dev += block_sq_dev + delta * delta * count * block.size / total
         count = total
-        release_pages(stored)  # a memory-mapped slice read once need not stay resident
+    if count == 0:
+        raise ValueError("no values to take a mean and std of")
     return mean, math.sqrt(sum_sq_dev / count)
 
 
