@@ -26,7 +26,8 @@ from isonet2.pipeline import refine as refine_command
 from isonet2.pipeline.training import open_for_method
 from isonet2.targets import single_map
 from isonet2.targets.augment import CubeRotation
-from isonet2.train.distributed import init_from_env, launch_workers, shutdown, unwind_once
+from isonet2.train.distributed import init_from_env, launch_workers, shutdown
+from isonet2.train.stopping import unwind_once
 
 SMALL = "--cube_size 32 --arch unet-small --ncpus 0 --with_preview False"
 CHECKPOINT = "network_isonet2-n2n_unet-small_32_full.pt"

@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import torch
@@ -43,6 +42,7 @@ from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, E
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from isonet2.errors import InputError
+from isonet2.train.stopping import install_stop_handlers, restore_handlers
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,6 @@ MONITOR_INTERVAL_S = 0.5
 # the launcher's own loggers repeat a failure as a traceback and announce each worker it stops;
 # the InputError of launch_workers says it in one line
 LAUNCHER_LOGGERS = ("torch.distributed.elastic", "torch.multiprocessing.spawn")
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, and the launcher stopping workers
 
 
 @dataclass(frozen=True)
@@ -133,12 +132,11 @@ def run_workers(entry: Callable[..., Any], nprocs: int, args: tuple[Any, ...]) -
     # finally blocks remove half-written files (signal handlers belong to the main thread)
     if threading.current_thread() is not threading.main_thread():
         return entry(*args)
-    previous = {signum: signal.signal(signum, unwind_once) for signum in _STOP_SIGNALS}
+    previous = install_stop_handlers()
     try:
         return entry(*args)
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        restore_handlers(previous)
 
 
 def launch_workers(entry: Callable[..., Any], nprocs: int, args: tuple[Any, ...]) -> Any:
@@ -221,10 +219,9 @@ def _worker(entry: Callable[..., Any], level: int, *args: Any) -> Any:
 
     An InputError is recorded for the launcher and ends the worker without a traceback. The
     launcher stops the other workers of a failed launch with SIGTERM: it raises SystemExit
-    here, so they clean up on their way out (`unwind_once`).
+    here, so they clean up on their way out (`isonet2.train.stopping`).
     """
-    for signum in _STOP_SIGNALS:
-        signal.signal(signum, unwind_once)
+    install_stop_handlers()
     package = logging.getLogger("isonet2")
     package.setLevel(level if is_main_process() else logging.WARNING)
     handler = logging.StreamHandler(sys.stderr)
@@ -236,18 +233,3 @@ def _worker(entry: Callable[..., Any], level: int, *args: Any) -> Any:
     except InputError as error:
         ErrorHandler().record_exception(error)
         raise SystemExit(1) from None
-
-
-def unwind_once(signum: int, frame: FrameType | None) -> None:
-    """The first Ctrl-C (SIGINT) or launcher stop (SIGTERM): unwind this worker quietly.
-
-    Later stop signals are ignored, so they cannot cut into the finally blocks and atexit
-    callbacks of the exit already under way (Ctrl-C reaches a worker directly and then again
-    as the launcher's SIGTERM; a SystemExit raised inside an atexit callback prints a
-    traceback). A worker that hangs on its way out is still killed by the launcher.
-    """
-    for stop in _STOP_SIGNALS:
-        signal.signal(stop, signal.SIG_IGN)
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    raise SystemExit(128 + signum)

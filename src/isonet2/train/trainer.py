@@ -45,6 +45,7 @@ from isonet2.train.distributed import DistributedContext
 from isonet2.train.losses import get_base_loss, masked_loss
 from isonet2.train.plots import plot_losses
 from isonet2.train.schedule import cosine_learning_rate, noise_level_at
+from isonet2.train.stopping import raise_if_stopped, stop_deferred
 
 logger = logging.getLogger(__name__)
 
@@ -319,6 +320,7 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
             disable=not context.is_main,
         )
         for i, batch in enumerate(bar):
+            raise_if_stopped()
             if i >= steps_per_epoch * spec.acc_batches:
                 break
             waited += time.perf_counter() - ready
@@ -451,22 +453,26 @@ def _save(
     history: list[dict[str, float]],
     path: Path,
 ) -> None:
-    """The checkpoint: model_state is what predict uses (the average, if kept)."""
-    save_checkpoint(
-        path,
-        model_state=model.state_dict() if average is None else average.state_dict(),
-        training_state=None if average is None else model.state_dict(),
-        arch=spec.arch,
-        arch_kwargs=architecture_kwargs(spec.arch),
-        cube_size=spec.cube_size,
-        method=spec.settings.method,
-        physics=dataclasses.asdict(spec.settings),
-        normalisation=dict(NORMALISATION),
-        config=spec.config,
-        epoch=epoch,
-        optimizer_state=optimizer.state_dict(),
-        # the learning rate is a pure function of the step (schedule.py): epochs done is enough
-        scheduler_state={"epochs_done": epoch, "schedule": "cosine"},
-        scaler_state=scaler.state_dict() if scaler.is_enabled() else None,
-        metrics={"history": history},
-    )
+    """The checkpoint: model_state is what predict uses (the average, if kept).
+
+    A stop signal arriving meanwhile waits until the file is complete (`stop_deferred`).
+    """
+    with stop_deferred():
+        save_checkpoint(
+            path,
+            model_state=model.state_dict() if average is None else average.state_dict(),
+            training_state=None if average is None else model.state_dict(),
+            arch=spec.arch,
+            arch_kwargs=architecture_kwargs(spec.arch),
+            cube_size=spec.cube_size,
+            method=spec.settings.method,
+            physics=dataclasses.asdict(spec.settings),
+            normalisation=dict(NORMALISATION),
+            config=spec.config,
+            epoch=epoch,
+            optimizer_state=optimizer.state_dict(),
+            # the learning rate is a pure function of the step (schedule.py): epochs done is enough
+            scheduler_state={"epochs_done": epoch, "schedule": "cosine"},
+            scaler_state=scaler.state_dict() if scaler.is_enabled() else None,
+            metrics={"history": history},
+        )
