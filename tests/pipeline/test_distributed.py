@@ -250,7 +250,7 @@ def test_ctrl_c_stops_every_worker_with_one_line(train_project: Path) -> None:
     finally:
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
+            child.communicate()  # closes the pipe, so a failure here does not leak into others
     assert child.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1] == "isonet.py refine: interrupted"
     assert "Traceback" not in stderr
@@ -288,7 +288,7 @@ def test_a_worker_of_an_outer_torchrun_unwinds_on_sigterm(train_project: Path) -
     finally:
         if child.poll() is None:
             child.kill()
-            child.wait()
+            child.communicate()  # closes the pipe, so a failure here does not leak into others
     assert child.returncode == 143, stderr
     assert "Traceback" not in stderr
     assert [p.name for p in Path("outer").iterdir() if p.name.startswith(".")] == []
