@@ -260,22 +260,22 @@ def test_ctrl_c_stops_every_worker_with_one_line(train_project: Path) -> None:
     assert alive == zombies == [] or set(alive) == set(zombies), alive
 
 
-def test_a_worker_of_an_outer_torchrun_unwinds_on_sigterm(train_project: Path) -> None:
-    """torchrun stops its workers with SIGTERM; ours exit 143 through their cleanup."""
+@pytest.mark.parametrize("outer_torchrun", [True, False])
+def test_a_worker_unwinds_on_sigterm(train_project: Path, outer_torchrun: bool) -> None:
+    """torchrun stops its workers with SIGTERM, the GUI's Cancel a lone training process;
+    either exits 143 through its cleanup."""
     import signal
     import subprocess
     import sys
     import time
 
     words = shlex.split(f"refine tomograms.star -o outer {SMALL} --epochs 200")
-    env = dict(
-        os.environ,
-        OMP_NUM_THREADS="1",
-        WORLD_SIZE="1",
-        RANK="0",
-        LOCAL_RANK="0",
-        LOCAL_WORLD_SIZE="1",
-    )
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    if outer_torchrun:
+        env.update(WORLD_SIZE="1", RANK="0", LOCAL_RANK="0", LOCAL_WORLD_SIZE="1")
+    else:
+        for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
+            env.pop(name, None)
     child = subprocess.Popen(
         [sys.executable, "-m", "isonet2.cli", *words], stderr=subprocess.PIPE, text=True, env=env
     )

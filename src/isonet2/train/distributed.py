@@ -126,10 +126,11 @@ def free_port() -> int:
 
 def run_workers(entry: Callable[..., Any], nprocs: int, args: tuple[Any, ...]) -> Any:
     """entry(*args) in this process (one worker, or under torchrun), else in `nprocs` workers."""
-    if not under_torchrun():
-        return entry(*args) if nprocs == 1 else launch_workers(entry, nprocs, args)
-    # a worker of an outer torchrun, which also stops workers with SIGTERM: unwind on it, so
-    # finally blocks remove half-written files (signal handlers belong to the main thread)
+    if not under_torchrun() and nprocs > 1:
+        return launch_workers(entry, nprocs, args)
+    # the one worker, alone or in an outer torchrun (which stops workers with SIGTERM, as the
+    # GUI's Cancel does): unwind on a stop signal, so finally blocks remove half-written files
+    # and a checkpoint being written is finished first (signal handlers: main thread only)
     if threading.current_thread() is not threading.main_thread():
         return entry(*args)
     previous = install_stop_handlers()
