@@ -25,7 +25,6 @@ the raw weights training continues from when model_state holds their moving aver
 import datetime
 import logging
 import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +34,7 @@ import torch
 
 from isonet2 import __version__
 from isonet2.errors import InputError
+from isonet2.io.atomic import publish, temp_beside
 
 logger = logging.getLogger(__name__)
 
@@ -129,15 +129,15 @@ def save_checkpoint(
     for key, value in ckpt.items():
         _check_plain(value, key)
 
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temp = temp_beside(path)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with temp.open("wb") as f:
             torch.save(ckpt, f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp_name, path)
+        publish(temp, path)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
     logger.info("saved checkpoint %s (epoch %d)", path, epoch)
     return path

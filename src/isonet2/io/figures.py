@@ -11,11 +11,10 @@ is how the GUI learns of new loss plots and preview slices while a job runs.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from isonet2.io.atomic import publish, temp_beside
 from isonet2.io.progress import emit_event
 
 
@@ -23,14 +22,12 @@ def save_figure(figure: Any, path: Path, dpi: int = 100) -> Path:
     """Save `figure` (a matplotlib Figure) to `path` atomically and close it; returns `path`."""
     import matplotlib.pyplot as plt  # the caller chose the backend when it made the figure
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(handle)
+    temp = temp_beside(path, ".png")  # savefig takes the format from the name
     try:
         figure.savefig(temp, dpi=dpi)
-        os.replace(temp, path)
+        publish(temp, path)
     finally:
         plt.close(figure)
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
     emit_event("picture", path=str(path.resolve()), name=path.name)
     return path

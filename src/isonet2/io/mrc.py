@@ -13,7 +13,6 @@ A missing, truncated, corrupt or non-MRC file raises InputError naming the file.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ import numpy as np
 from mrcfile.utils import data_dtype_from_header, data_shape_from_header
 
 from isonet2.errors import InputError
+from isonet2.io.atomic import publish, temp_beside
 from isonet2.io.pages import release_pages
 
 MRC_SUFFIXES = (".mrc", ".rec", ".map")
@@ -100,13 +100,6 @@ def read_volume(path: str | os.PathLike[str]) -> np.ndarray:
     return np.asarray(open_volume(path), dtype=np.float32)
 
 
-def _temp_beside(target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".mrc.tmp", dir=target.parent)
-    os.close(handle)
-    return Path(temp)
-
-
 def _set_header(
     mrc: mrcfile.mrcfile.MrcFile,
     voxel_size_angstrom: float | tuple[float, float, float],
@@ -129,13 +122,12 @@ def write_volume(
 ) -> None:
     """Write (z, y, x) data atomically: a temp file in the same folder, then a rename."""
     target = Path(path)
-    temp = _temp_beside(target)
+    temp = temp_beside(target, ".mrc.tmp")
     try:
         with mrcfile.new(temp, overwrite=True) as mrc:
             mrc.set_data(np.ascontiguousarray(data))
             _set_header(mrc, voxel_size_angstrom, origin_angstrom)
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
+        publish(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -156,14 +148,13 @@ def new_volume(
     leaves any earlier file at `path` untouched and no temp file behind.
     """
     target = Path(path)
-    temp = _temp_beside(target)
+    temp = temp_beside(target, ".mrc.tmp")
     try:
         with mrcfile.new_mmap(temp, shape=shape, mrc_mode=_mode(dtype), overwrite=True) as mrc:
             _set_header(mrc, voxel_size_angstrom, origin_angstrom)
             yield mrc.data
             _set_stats_in_slabs(mrc)
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
+        publish(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

@@ -16,12 +16,12 @@ from __future__ import annotations
 import math
 import os
 import shlex
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from isonet2.errors import InputError
+from isonet2.io.atomic import publish, temp_beside
 
 _EMPTY = {"<na>", "none", "nan", "", "null", "n/a"}
 
@@ -285,20 +285,15 @@ def format_star(table: StarTable) -> str:
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write a text file through a temp file in the same folder and an atomic rename."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    temp = temp_beside(target)
     try:
-        with os.fdopen(handle, "w") as stream:
+        with temp.open("w") as stream:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
-        if target.exists():
-            os.chmod(temp, target.stat().st_mode & 0o777)
-        else:
-            os.chmod(temp, 0o644)
-        os.replace(temp, target)
+        publish(temp, target)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
 
 

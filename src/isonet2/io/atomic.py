@@ -1,0 +1,37 @@
+"""Files that appear whole or not at all: written as a temp file beside the target, then renamed.
+
+Example:
+    temp = temp_beside(target, ".pt.tmp")      # hidden, in the target's folder (same disk)
+    try:
+        write_everything_to(temp)
+        publish(temp, target)                  # mode set, then an atomic rename
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+Every file we write gets the same mode: an existing target's own, else 0o644 (what most tools
+give a new file under the usual umask 022), so colleagues on a shared cluster can read a
+checkpoint or a plot as they can a map. mkstemp alone would leave 0o600.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+NEW_FILE_MODE = 0o644
+
+
+def temp_beside(target: Path, suffix: str = ".tmp") -> Path:
+    """A new empty hidden file `.<name>.<random><suffix>` in target's folder (made if missing)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    os.close(handle)
+    return Path(temp)
+
+
+def publish(temp: Path, target: Path) -> None:
+    """Give `temp` target's mode (0o644 for a new file) and rename it onto `target`."""
+    os.chmod(temp, target.stat().st_mode & 0o777 if target.exists() else NEW_FILE_MODE)
+    os.replace(temp, target)

@@ -1,0 +1,61 @@
+"""Every file we write atomically gets one mode: the target's own, else 0o644 (not 0o600)."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from isonet2.io.atomic import publish, temp_beside
+from isonet2.io.checkpoint import save_checkpoint
+from isonet2.io.figures import save_figure
+from isonet2.io.mrc import write_volume
+from isonet2.io.star import write_text_atomic
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_publish_gives_a_new_file_0o644_and_keeps_an_existing_targets_mode(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "sub" / "out.txt"
+    temp = temp_beside(target)
+    assert temp.parent == target.parent and temp.name.startswith(".out.txt.")
+    assert mode(temp) == 0o600  # what mkstemp gives
+    temp.write_text("one")
+    publish(temp, target)
+    assert mode(target) == 0o644 and target.read_text() == "one"
+    target.chmod(0o640)
+    temp = temp_beside(target)
+    temp.write_text("two")
+    publish(temp, target)
+    assert mode(target) == 0o640 and target.read_text() == "two"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out.txt"]
+
+
+def test_checkpoints_figures_maps_and_text_are_all_0o644(tmp_path: Path) -> None:
+    save_checkpoint(
+        tmp_path / "net.pt",
+        model_state={"w": torch.zeros(2)},
+        arch="unet-small",
+        arch_kwargs={},
+        cube_size=32,
+        method="n2n",
+        physics={},
+        normalisation={},
+        config={},
+        epoch=1,
+    )
+    save_figure(Figure(), tmp_path / "plot.png")
+    write_volume(tmp_path / "map.mrc", np.zeros((2, 2, 2), np.float32))
+    write_text_atomic(tmp_path / "notes.json", "{}")
+    written = sorted(tmp_path.iterdir())
+    assert [p.name for p in written] == ["map.mrc", "net.pt", "notes.json", "plot.png"]
+    assert {p.name: mode(p) for p in written} == dict.fromkeys(
+        ["map.mrc", "net.pt", "notes.json", "plot.png"], 0o644
+    )
