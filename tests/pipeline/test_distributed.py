@@ -260,16 +260,19 @@ def test_ctrl_c_stops_every_worker_with_one_line(train_project: Path) -> None:
     assert alive == zombies == [] or set(alive) == set(zombies), alive
 
 
-@pytest.mark.parametrize("outer_torchrun", [True, False])
-def test_a_worker_unwinds_on_sigterm(train_project: Path, outer_torchrun: bool) -> None:
-    """torchrun stops its workers with SIGTERM, the GUI's Cancel a lone training process;
-    either exits 143 through its cleanup."""
+@pytest.mark.parametrize(("outer_torchrun", "loader_workers"), [(True, 0), (False, 0), (False, 2)])
+def test_a_worker_unwinds_on_sigterm(
+    train_project: Path, outer_torchrun: bool, loader_workers: int
+) -> None:
+    """torchrun stops its workers with SIGTERM, the GUI's Cancel a lone training process and
+    its loader workers (the whole process group); each exits 143 through its cleanup."""
     import signal
     import subprocess
     import sys
     import time
 
-    words = shlex.split(f"refine tomograms.star -o outer {SMALL} --epochs 200")
+    small = SMALL.replace("--ncpus 0", f"--ncpus {loader_workers}")
+    words = shlex.split(f"refine tomograms.star -o outer {small} --epochs 200")
     env = dict(os.environ, OMP_NUM_THREADS="1")
     if outer_torchrun:
         env.update(WORLD_SIZE="1", RANK="0", LOCAL_RANK="0", LOCAL_WORLD_SIZE="1")
@@ -277,17 +280,25 @@ def test_a_worker_unwinds_on_sigterm(train_project: Path, outer_torchrun: bool) 
         for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
             env.pop(name, None)
     child = subprocess.Popen(
-        [sys.executable, "-m", "isonet2.cli", *words], stderr=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-m", "isonet2.cli", *words],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 90
         while not Path("outer", CHECKPOINT).exists() and time.monotonic() < deadline:
             time.sleep(0.5)  # training has begun once the first checkpoint is written
-        child.send_signal(signal.SIGTERM)
+        if loader_workers:
+            time.sleep(2)  # the next epoch's loader workers are up
+            os.killpg(child.pid, signal.SIGTERM)
+        else:
+            child.send_signal(signal.SIGTERM)
         _, stderr = child.communicate(timeout=60)
     finally:
         if child.poll() is None:
-            child.kill()
+            os.killpg(child.pid, signal.SIGKILL)
             child.communicate()  # closes the pipe, so a failure here does not leak into others
     assert child.returncode == 143, stderr
     assert "Traceback" not in stderr

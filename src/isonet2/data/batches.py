@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import signal
 import sys
 from typing import Any
 
@@ -96,7 +97,21 @@ def make_loader(
         pin_memory=pin_memory,
         drop_last=drop_last,
         multiprocessing_context=worker_start_context() if num_workers > 0 else None,
+        worker_init_fn=leave_stops_to_the_trainer if num_workers > 0 else None,
     )
+
+
+def leave_stops_to_the_trainer(worker_id: int) -> None:
+    """A loader worker ignores SIGTERM and SIGINT; the training process handles them.
+
+    A stop sent to the whole process group (the GUI's Cancel, Ctrl-C in a terminal, a
+    scheduler's SIGTERM) reaches the workers too. Killed by it, a worker makes torch raise
+    "DataLoader worker ... is killed by signal" in the training process, a traceback and exit
+    1 in place of a clean stop. Ignoring it, the worker is shut down by the training process
+    as that unwinds (or ends by itself when its parent dies).
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def worker_start_context() -> Any:
