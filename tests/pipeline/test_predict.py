@@ -204,6 +204,46 @@ def test_a_failing_worker_stops_both_and_leaves_no_file(
     assert "Traceback" not in capfd.readouterr().err  # the rank stopped unwinds quietly
 
 
+def test_a_stop_signal_mid_prediction_keeps_finished_maps_and_leaves_no_temp_file(
+    trained: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The GUI's Cancel (SIGTERM) while the second map is half written: exit 143; the first
+    map and its star entry stay, the second leaves no temp file and no entry, and the
+    caller's own SIGTERM handler is back afterwards."""
+    import signal
+
+    real = TilePredictor.predict_into
+    calls: list[int] = []
+
+    def stopped_in_the_second(
+        self: TilePredictor, out: np.ndarray, *args: object, **kw: object
+    ) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            out[: out.shape[0] // 2] = 1.0  # some slabs are in the memory-mapped temp file
+            os.kill(os.getpid(), signal.SIGTERM)
+        real(self, out, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TilePredictor, "predict_into", stopped_in_the_second)
+    config = PredictConfig(
+        star_file="tomograms.star", model=str(trained), output_dir="out", input_column="rlnTomoName"
+    )
+    caught: list[int] = []  # were predict not to handle the stop, this would (not kill pytest)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: caught.append(signum))
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            predict.run(config)
+        assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_IGN, signal.SIG_DFL)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stopped.value.code == 143 and caught == []
+    first = "t0_isonet2-n2n_unet-small.mrc"
+    assert {path.name for path in Path("out").iterdir()} == {"predict_config.json", first}
+    rows = read_star("tomograms.star").rows
+    assert Path(rows[0].corrected_path or "").name == first
+    assert [row.corrected_path for row in rows[1:]] == [None] * (len(rows) - 1)
+
+
 def test_demo_wiring_at_a_tiny_size(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
