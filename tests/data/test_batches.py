@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from isonet2.data.batches import CubeDataset, make_loader
+from isonet2.data.batches import (
+    CubeDataset,
+    EpochBatches,
+    leave_stops_to_the_trainer,
+    make_loader,
+    worker_start_context,
+)
 from isonet2.data.sampler import SubtomogramSampler
 from isonet2.data.tomograms import open_tomogram_set
 from isonet2.errors import InputError
@@ -75,3 +81,49 @@ def test_loader_batches_and_pickles(halves_row: Callable[..., TomogramRow]) -> N
     assert not with_workers.persistent_workers  # no worker outlives its pass
     with pytest.raises(InputError, match="fewer than batch_size 16"):
         make_loader(dataset, 16, num_workers=0, pin_memory=False)
+
+
+class _Cubes(torch.utils.data.Dataset):  # type: ignore[type-arg]
+    """Item i is i; items from `bad` on raise the InputError a NaN voxel gives."""
+
+    def __init__(self, bad: int) -> None:
+        self.bad = bad
+
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, item: int) -> int:
+        if item >= self.bad:
+            raise InputError("t.mrc: voxel (z, y, x) = (1, 2, 3) is nan; replace it")
+        return item
+
+
+def _loader(bad: int) -> torch.utils.data.DataLoader:  # type: ignore[type-arg]
+    return torch.utils.data.DataLoader(
+        _Cubes(bad),
+        batch_size=1,
+        num_workers=2,
+        multiprocessing_context=worker_start_context(),
+        worker_init_fn=leave_stops_to_the_trainer,
+    )
+
+
+def test_an_input_error_in_a_loader_worker_comes_out_as_its_one_line() -> None:
+    with pytest.raises(InputError) as raised, EpochBatches(_loader(bad=2)) as batches:
+        for _ in batches:
+            pass
+    assert str(raised.value) == "t.mrc: voxel (z, y, x) = (1, 2, 3) is nan; replace it"
+    assert raised.value.__context__ is None  # holds no traceback of the pass
+
+
+def test_leaving_the_pass_ends_the_workers_though_the_iterator_lives_on() -> None:
+    """A traceback can keep the loader's iterator past the command's end; its workers ignore
+    the SIGTERM with which multiprocessing ends leftovers at exit, which then waited forever."""
+    import multiprocessing
+
+    with EpochBatches(_loader(bad=8)) as batches:
+        next(batches)  # the workers are up; the pass ends early, as at a stop or an error
+        workers = multiprocessing.active_children()
+        assert workers
+    kept = batches  # noqa: F841  (a reference, as a traceback would hold)
+    assert not any(worker.is_alive() for worker in workers)

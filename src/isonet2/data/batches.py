@@ -20,7 +20,8 @@ import logging
 import multiprocessing
 import signal
 import sys
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -99,6 +100,57 @@ def make_loader(
         multiprocessing_context=worker_start_context() if num_workers > 0 else None,
         worker_init_fn=leave_stops_to_the_trainer if num_workers > 0 else None,
     )
+
+
+Batch = TypeVar("Batch")
+
+
+class EpochBatches(Generic[Batch]):
+    """One pass over a DataLoader, as a context manager that ends its workers on the way out.
+
+    Example:
+        with EpochBatches(loader) as batches:
+            for batch in batches:   # a break, an error or a stop signal may end the pass
+                ...
+
+    Leaving the block shuts the loader's worker processes down at once, however the pass
+    ended. Otherwise they live as long as the loader's iterator, which an exception's traceback
+    can keep until the interpreter exits; there multiprocessing ends leftover workers with
+    SIGTERM, which ours ignore (`leave_stops_to_the_trainer`), and waits for them forever: a
+    refine that had printed its error never exited.
+
+    An InputError raised in a worker comes out as its own one line: torch raises it again in
+    this process with "Caught InputError in DataLoader worker process 0. Original Traceback
+    ..." folded into the message, which the command line would print whole.
+    """
+
+    def __init__(self, loader: Iterable[Batch]) -> None:
+        self._iterator = iter(loader)
+
+    def __iter__(self) -> EpochBatches[Batch]:
+        return self
+
+    def __next__(self) -> Batch:
+        try:
+            return next(self._iterator)
+        except InputError as error:
+            lines = str(error).rstrip().splitlines()
+            if not (len(lines) > 1 and lines[0].startswith("Caught InputError")):
+                raise
+        # raised outside the handler, so the new error holds no reference to the old one
+        raise InputError(lines[-1].split("InputError: ", 1)[-1]) from None
+
+    def __enter__(self) -> EpochBatches[Batch]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the loader's worker processes now (a loader without workers has none)."""
+        shutdown = getattr(self._iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
 
 
 def leave_stops_to_the_trainer(worker_id: int) -> None:

@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from isonet2.data.batches import CubeDataset, make_loader
+from isonet2.data.batches import CubeDataset, EpochBatches, make_loader
 from isonet2.data.sampler import SubtomogramSampler
 from isonet2.data.tomograms import TomogramSet
 from isonet2.errors import InputError
@@ -311,56 +311,57 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
         # time spent waiting for the loader, worker start-up included (the GPU queue is short
         # and read back often, so a long wait here means the data, not the GPU, held us up)
         waited, ready = 0.0, started
-        bar = progress_bar(
-            loader,
-            total=steps_per_epoch * spec.acc_batches,
-            desc=f"epoch {epoch + 1}/{spec.epochs}",
-            unit="batch",
-            mininterval=1.0 if sys.stderr.isatty() else 30.0,
-            disable=not context.is_main,
-        )
-        for i, batch in enumerate(bar):
-            raise_if_stopped()
-            if i >= steps_per_epoch * spec.acc_batches:
-                break
-            waited += time.perf_counter() - ready
-            step = epoch * steps_per_epoch + i // spec.acc_batches
-            for group in optimizer.param_groups:
-                group["lr"] = cosine_learning_rate(
-                    step, total_steps, spec.learning_rate, spec.learning_rate_min
-                )
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            steps_now = (i + 1) % spec.acc_batches == 0  # the last of acc_batches micro-batches
-            with _gradient_sync(model, steps_now):
-                with torch.autocast(
-                    device.type, dtype=amp or torch.float32, enabled=amp is not None
-                ):
-                    example = epoch_strategy.prepare(batch, network, generator)
-                    output = model(example.inputs)
-                prediction = example.network_output(output).float()
-                terms = masked_loss(
-                    prediction,
-                    example.targets,
-                    example.n2n_band,
-                    example.mw_band,
-                    spec.settings.mw_weight,
-                    base_loss,
-                )
-                finite &= torch.isfinite(terms.total.detach())
-                scaler.scale(terms.total / spec.acc_batches).backward()
-            if steps_now:
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                if average is not None:
-                    average.update(net)
-            device_sums += torch.stack((terms.total.detach(), terms.n2n, terms.mw)).double()
-            count += 1
-            if count % READ_BACK_EVERY == 0:
-                _check_finite(finite, epoch)
-                bar.set_postfix(loss=f"{float(device_sums[0]) / count:.4g}", refresh=False)
-            ready = time.perf_counter()
-        bar.close()
+        with EpochBatches(loader) as batches:  # the workers end with the pass, however it ends
+            bar = progress_bar(
+                batches,
+                total=steps_per_epoch * spec.acc_batches,
+                desc=f"epoch {epoch + 1}/{spec.epochs}",
+                unit="batch",
+                mininterval=1.0 if sys.stderr.isatty() else 30.0,
+                disable=not context.is_main,
+            )
+            for i, batch in enumerate(bar):
+                raise_if_stopped()
+                if i >= steps_per_epoch * spec.acc_batches:
+                    break
+                waited += time.perf_counter() - ready
+                step = epoch * steps_per_epoch + i // spec.acc_batches
+                for group in optimizer.param_groups:
+                    group["lr"] = cosine_learning_rate(
+                        step, total_steps, spec.learning_rate, spec.learning_rate_min
+                    )
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                steps_now = (i + 1) % spec.acc_batches == 0  # the last of acc_batches micro-batches
+                with _gradient_sync(model, steps_now):
+                    with torch.autocast(
+                        device.type, dtype=amp or torch.float32, enabled=amp is not None
+                    ):
+                        example = epoch_strategy.prepare(batch, network, generator)
+                        output = model(example.inputs)
+                    prediction = example.network_output(output).float()
+                    terms = masked_loss(
+                        prediction,
+                        example.targets,
+                        example.n2n_band,
+                        example.mw_band,
+                        spec.settings.mw_weight,
+                        base_loss,
+                    )
+                    finite &= torch.isfinite(terms.total.detach())
+                    scaler.scale(terms.total / spec.acc_batches).backward()
+                if steps_now:
+                    scaler.step(optimizer)
+                    scaler.update()
+                    optimizer.zero_grad(set_to_none=True)
+                    if average is not None:
+                        average.update(net)
+                device_sums += torch.stack((terms.total.detach(), terms.n2n, terms.mw)).double()
+                count += 1
+                if count % READ_BACK_EVERY == 0:
+                    _check_finite(finite, epoch)
+                    bar.set_postfix(loss=f"{float(device_sums[0]) / count:.4g}", refresh=False)
+                ready = time.perf_counter()
+            bar.close()
         _check_finite(finite, epoch)
 
         # ---- checkpoint and log
