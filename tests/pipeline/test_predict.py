@@ -334,3 +334,25 @@ def test_on_several_machines_rank_zero_predicts_alone(trained: Path) -> None:
         "t1_EVN_isonet2-n2n_unet-small.mrc",
     ]
     np.testing.assert_array_equal(read_volume(result.outputs[0]), single)
+
+
+@pytest.mark.filterwarnings("ignore:Data array contains NaN")
+def test_a_nan_voxel_stops_predict_with_one_line_and_no_map(
+    trained: Path, mrc_writer: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Beyond the central slab (which the normalisation reads) the tile reaching the voxel
+    names it; nothing is written and the star keeps no output column."""
+    data = np.random.default_rng(0).standard_normal((80, 48, 48)).astype(np.float32)
+    data[75, 10, 20] = np.nan
+    mrc_writer(Path("nanmaps", "t.mrc"), data, 10.0)
+    assert run(["prepare_star", "nanmaps", "--star_name", "nan.star", "--pixel_size", "10"]) == 0
+    capsys.readouterr()
+    assert isonet(f"isonet.py predict nan.star {trained} -o out") == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (
+        "isonet.py predict: error: nanmaps/t.mrc: voxel (z, y, x) = (75, 10, 20) is nan; NaN or "
+        "infinite values make every result around them NaN: replace them (e.g. with the map's "
+        "mean) or reconstruct the map again"
+    )
+    assert {path.name for path in Path("out").iterdir()} == {"predict_config.json"}
+    assert read_star("nan.star").rows[0].corrected_path is None

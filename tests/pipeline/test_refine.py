@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -292,3 +293,34 @@ def test_a_loss_that_becomes_nan_stops_with_one_line_and_keeps_the_last_good_epo
     ckpt = load_checkpoint(train_project / "n" / "network_isonet2-n2n_unet-small_32_full.pt")
     assert ckpt["epoch"] == 1
     assert all(torch.isfinite(value).all() for value in ckpt["model_state"].values())
+
+
+@pytest.mark.filterwarnings("ignore:Data array contains NaN")
+def test_a_nan_voxel_beyond_the_central_slab_stops_refine_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mrc_writer: Callable[..., Path]
+) -> None:
+    """The normalisation statistics read only the central 60 slices; a training cube reaching
+    the NaN slices below them names the voxel. With loader workers the error is raised in a
+    worker, and the run must still end (its workers once outlived the error and the command
+    waited for them forever at exit)."""
+    monkeypatch.chdir(tmp_path)
+    data = np.random.default_rng(0).standard_normal((80, 48, 48)).astype(np.float32)
+    data[70:] = np.nan  # slices 10..69 are the central slab
+    mrc_writer(tmp_path / "maps" / "t.mrc", data, 10.0)
+    assert run(["prepare_star", "maps", "--number_subtomos", "40", "--pixel_size", "10"]) == 0
+    words = shlex.split(f"refine tomograms.star -o out {FAST.replace('--ncpus 0', '--ncpus 2')}")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    child = subprocess.run(
+        [sys.executable, "-m", "isonet2.cli", *words],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
+    assert child.returncode == 1, child.stderr
+    last = child.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"isonet\.py refine: error: maps/t\.mrc: voxel \(z, y, x\) = \(7\d, \d+, \d+\) is nan; .*",
+        last,
+    ), last
+    assert "Traceback" not in child.stderr

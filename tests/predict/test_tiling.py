@@ -102,3 +102,16 @@ def test_rows_touching_a_slab_are_the_rows_writing_into_it(
     assert list(grid.rows_touching(z_start, z_stop)) == written
     if z_start < z_stop:  # contiguous rows, and all of them for the whole volume
         assert list(grid.rows_touching(0, length)) == list(range(len(grid.starts[0])))
+
+
+def test_a_nan_in_a_tile_is_named_in_volume_coordinates() -> None:
+    """Tiles overhanging the edge are mirrored: the voxel named is the volume's, not the tile's."""
+    import pytest
+
+    from isonet2.errors import InputError
+
+    volume = np.zeros((20, 20, 20), np.float32)
+    volume[2, 3, 4] = np.nan
+    with pytest.raises(InputError, match=r"voxel \(z, y, x\) = \(2, 3, 4\) is nan"):
+        read_tile(volume, (-6, -6, 0), 16)
+    read_tile(volume, (4, 4, 4), 16)  # a tile without it is read as usual

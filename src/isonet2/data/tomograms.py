@@ -33,6 +33,7 @@ from isonet2.io.star import (
     TomogramRow,
     check_path_column,
 )
+from isonet2.preprocess.finite import require_finite
 from isonet2.preprocess.normalize import central_slab_stats
 
 logger = logging.getLogger(__name__)
@@ -73,12 +74,17 @@ class MappedVolume:
         return memmap
 
     def crop(self, corner_zyx: tuple[int, int, int], size: int) -> np.ndarray:
-        """The float32 cube (size, size, size) whose first voxel is `corner_zyx`; reads only it."""
+        """The float32 cube (size, size, size) whose first voxel is `corner_zyx`; reads only it.
+
+        A NaN or infinite voxel in it is an InputError naming the voxel and the file.
+        """
         z0, y0, x0 = corner_zyx
         block = self.data[z0 : z0 + size, y0 : y0 + size, x0 : x0 + size]
         if block.shape != (size, size, size):
             raise ValueError(f"cube at {corner_zyx} of size {size} leaves {self.path} {self.shape}")
-        return np.asarray(block, dtype=np.float32)
+        cube = np.asarray(block, dtype=np.float32)
+        require_finite(cube, self.path, corner_zyx)
+        return cube
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

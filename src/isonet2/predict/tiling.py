@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from isonet2.preprocess.finite import require_finite
+
 _WINDOW_FLOOR = 1e-3
 
 
@@ -109,11 +111,13 @@ class TileGrid:
 def read_tile(volume: np.ndarray, start: tuple[int, int, int], cube: int) -> np.ndarray:
     """A (cube,)*3 float32 tile at `start`; parts outside the volume are mirror images of it.
 
-    Only the overlapping part of `volume` (e.g. a memory map) is read.
+    Only the overlapping part of `volume` (e.g. a memory map) is read; a NaN or infinite voxel
+    in it is an InputError naming the voxel and the volume's file.
     """
     lo = [max(s, 0) for s in start]
     hi = [min(s + cube, n) for s, n in zip(start, volume.shape, strict=True)]
     block = np.asarray(volume[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]], dtype=np.float32)
+    require_finite(block, volume, (lo[0], lo[1], lo[2]))
     pads = [(lo_i - s, s + cube - hi_i) for s, lo_i, hi_i in zip(start, lo, hi, strict=True)]
     if any(before or after for before, after in pads):
         block = np.pad(block, pads, mode="symmetric")

@@ -37,6 +37,7 @@ from isonet2.errors import InputError
 from isonet2.fourier.ctf import wiener_1d
 from isonet2.fourier.grids import frequency_indices
 from isonet2.io.pages import release_pages
+from isonet2.preprocess.finite import require_finite
 from isonet2.preprocess.normalize import streamed_mean_std
 
 logger = logging.getLogger(__name__)
@@ -52,11 +53,16 @@ def _slabs(length: int, bytes_per_row: int) -> Iterator[tuple[int, int]]:
 
 
 def mean_std(volume: np.ndarray) -> tuple[float, float]:
-    """Mean and population standard deviation of a (z, y, x) volume, in float64 over Z slabs."""
+    """Mean and population standard deviation of a (z, y, x) volume, in float64 over Z slabs.
+
+    A NaN or infinite voxel is an InputError naming it (see `finite.require_finite`).
+    """
 
     def blocks() -> Iterator[np.ndarray]:
         for lo, hi in _slabs(volume.shape[0], volume[0].size * 8):
-            yield np.asarray(volume[lo:hi], dtype=np.float64)
+            slab = np.asarray(volume[lo:hi], dtype=np.float64)
+            require_finite(slab, volume, (lo, 0, 0))
+            yield slab
             release_pages(volume)
 
     return streamed_mean_std(blocks())

@@ -27,6 +27,7 @@ from scipy import ndimage
 from isonet2.errors import InputError
 from isonet2.io.pages import release_pages
 from isonet2.preprocess.deconv import SLAB_BYTES
+from isonet2.preprocess.finite import require_finite
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ DISABLE_ABOVE = 99.8  # a percentage above this keeps every voxel: the criterion
 def bin2(volume: np.ndarray) -> np.ndarray:
     """2x2x2 mean of a (z, y, x) volume, float32 (ceil(z/2), ceil(y/2), ceil(x/2)).
 
-    An odd axis's last bin is the mean of its one remaining layer. Reads pairs of Z slices at a
+    An odd axis's last bin is the mean of its one remaining layer; a NaN or infinite voxel is an
+    InputError naming it. Reads pairs of Z slices at a
     time, so a memory-mapped volume is never loaded whole.
     """
     nz, ny, nx = volume.shape
@@ -45,6 +47,7 @@ def bin2(volume: np.ndarray) -> np.ndarray:
     for first in range(0, binned.shape[0], pairs):
         lo, hi = 2 * first, min(2 * (first + pairs), nz)
         slab = np.asarray(volume[lo:hi], dtype=np.float64)
+        require_finite(slab, volume, (lo, 0, 0))
         pad = [(0, n % 2) for n in slab.shape]
         if any(after for _, after in pad):
             slab = np.pad(slab, pad, mode="edge")

@@ -21,6 +21,7 @@ import torch
 
 from isonet2.errors import InputError
 from isonet2.io.pages import release_pages
+from isonet2.preprocess.finite import require_finite
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +34,10 @@ def central_slab_stats(volume: np.ndarray) -> tuple[float, float]:
     """Mean and (population) standard deviation over the central 60 Z slices of (z, y, x).
 
     Slices start at (z - 60) // 2 (slices 20..79 of a 100-slice volume); every slice counts
-    when z < 60. Reads one Z slice at a time, so a memory-mapped tomogram is never loaded
-    whole; sums run in float64 and per-slice moments are merged exactly (Chan et al.).
+    when z < 60. A NaN or infinite voxel there is an InputError naming it and the volume's file
+    (where it is a memory map). Reads one Z slice at a time, so a memory-mapped tomogram is
+    never loaded whole; sums run in float64 and per-slice moments are merged exactly (Chan et
+    al.).
     """
     if volume.ndim != 3 or volume.size == 0:
         raise InputError(f"need a non-empty (z, y, x) volume, got shape {volume.shape}")
@@ -45,7 +48,9 @@ def central_slab_stats(volume: np.ndarray) -> tuple[float, float]:
     def planes() -> Iterator[np.ndarray]:
         for z in range(start, stop):
             stored = volume[z]
-            yield np.asarray(stored, dtype=np.float64)
+            plane = np.asarray(stored, dtype=np.float64)
+            require_finite(plane[None], volume, (z, 0, 0))
+            yield plane
             release_pages(stored)  # a memory-mapped slice read once need not stay resident
 
     return streamed_mean_std(planes())

@@ -1,0 +1,54 @@
+"""Refuse NaN and infinite voxels where a volume is read, naming the file and the voxel.
+
+Example:
+    slab = np.asarray(volume[z0:z1])
+    require_finite(slab, volume, (z0, 0, 0))   # InputError: "t.mrc: voxel (z, y, x) = ..."
+
+One NaN or infinite voxel spreads through every Fourier filter, mean and network pass that
+touches it: a Wiener filter or a tile of prediction comes out all NaN, a mask's thresholds
+become meaningless. Every reader of tomogram data (normalisation statistics, deconv, make_mask,
+training cubes, prediction tiles) checks the blocks it reads anyway, so the check costs one
+pass over data already in memory and no extra read of the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from isonet2.errors import InputError
+
+
+def volume_name(volume: object) -> str:
+    """The file behind a memory-mapped volume (relative to the working folder where it lies
+    under it), else "the volume"."""
+    filename = getattr(volume, "filename", None)
+    if not filename:
+        return "the volume"
+    path = Path(filename)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def require_finite(
+    block: np.ndarray, source: object, corner_zyx: tuple[int, int, int] = (0, 0, 0)
+) -> None:
+    """Raise InputError if `block` holds NaN or an infinity, naming the first such voxel.
+
+    `block` is the part of a (z, y, x) volume whose first voxel is `corner_zyx`; `source` is
+    the volume's file name (a str or Path) or the volume itself (a memory map knows its file).
+    """
+    finite = np.isfinite(block)
+    if finite.all():
+        return
+    first = tuple(int(i) for i in np.argwhere(~finite)[0])
+    z, y, x = (i + int(c) for i, c in zip(first, corner_zyx, strict=True))
+    name = str(source) if isinstance(source, str | Path) else volume_name(source)
+    raise InputError(
+        f"{name}: voxel (z, y, x) = ({z}, {y}, {x}) is {block[first]}; NaN or infinite values "
+        "make every result around them NaN: replace them (e.g. with the map's mean) or "
+        "reconstruct the map again"
+    )
