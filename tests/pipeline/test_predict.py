@@ -294,6 +294,7 @@ def test_larger_tiles_with_mirrors_predict_a_finite_map_of_the_same_shape(traine
     [
         ("--tile_size 40", "40 is not a multiple of 16"),
         ("--tta_mirrors True", "--tta_mirrors only adds to --tta"),
+        ("--batch_size 0", "--batch_size '0': batch size must be at least 1, or auto"),
     ],
 )
 def test_bad_tiling_flags(

@@ -56,6 +56,14 @@ def check_multiple_of_16(value: int) -> int:
     return value
 
 
+def check_batch_size(value: int | str) -> int | str:
+    """`value` if it is "auto" or at least 1, else a ValueError (refine's and predict's
+    --batch_size)."""
+    if isinstance(value, int) and value < 1:
+        raise ValueError("batch size must be at least 1, or auto")
+    return value
+
+
 def parse_index_selection(text: str | None) -> list[int] | None:
     """Parse "1,3-5" into [1, 3, 4, 5]; None or "all" selects everything (returns None)."""
     if text is None or text.strip().lower() in ("", "all", "none"):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import field_validator, model_validator
 
-from isonet2.config.base import TomoSelection, check_multiple_of_16, param
+from isonet2.config.base import TomoSelection, check_batch_size, check_multiple_of_16, param
 
 
 class PredictConfig(TomoSelection):
@@ -86,6 +86,11 @@ class PredictConfig(TomoSelection):
     batch_size: int | Literal["auto"] = param(
         "auto", "tiles per GPU batch; auto = 8 on a GPU, 2 on CPU"
     )
+
+    @field_validator("batch_size")
+    @classmethod
+    def _positive_batch(cls, value: int | str) -> int | str:
+        return check_batch_size(value)
 
     @field_validator("tile_size")
     @classmethod

@@ -8,6 +8,7 @@ from pydantic import field_validator, model_validator
 
 from isonet2.config.base import (
     CommandConfig,
+    check_batch_size,
     check_multiple_of_16,
     param,
     parse_index_selection,
@@ -156,9 +157,7 @@ class TrainingConfig(CommandConfig):
     @field_validator("batch_size")
     @classmethod
     def _positive_batch(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value < 1:
-            raise ValueError("batch size must be at least 1, or auto")
-        return value
+        return check_batch_size(value)
 
     @model_validator(mode="after")
     def _fsc_weight_needs_fsc_term(self) -> TrainingConfig:
