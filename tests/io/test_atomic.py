@@ -1,4 +1,5 @@
-"""Every file we write atomically gets one mode: the target's own, else 0o644 (not 0o600)."""
+"""Every file we write atomically gets one mode: the target's own, else 0o644 (not 0o600);
+output folders are made, or refused in one line."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import stat
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from matplotlib.figure import Figure
 
-from isonet2.io.atomic import publish, temp_beside
+from isonet2.errors import InputError
+from isonet2.io.atomic import make_folder, publish, temp_beside
 from isonet2.io.checkpoint import save_checkpoint
 from isonet2.io.figures import save_figure
 from isonet2.io.mrc import write_volume
@@ -59,3 +62,18 @@ def test_checkpoints_figures_maps_and_text_are_all_0o644(tmp_path: Path) -> None
     assert {p.name: mode(p) for p in written} == dict.fromkeys(
         ["map.mrc", "net.pt", "notes.json", "plot.png"], 0o644
     )
+
+
+def test_make_folder_makes_parents_and_accepts_an_existing_folder(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path / "a" / "b")
+    assert folder.is_dir() and make_folder(str(folder)) == folder
+
+
+@pytest.mark.parametrize("inside", ["", "sub"])
+def test_a_file_in_the_way_of_a_folder_is_one_line_naming_the_flag(
+    tmp_path: Path, inside: str
+) -> None:
+    (tmp_path / "afile").write_text("")
+    target = tmp_path / "afile" / inside
+    with pytest.raises(InputError, match=r"^--mask_folder .*afile.*: a file is in the way"):
+        make_folder(target, "--mask_folder")

@@ -324,3 +324,25 @@ def test_a_nan_voxel_beyond_the_central_slab_stops_refine_with_one_line(
         last,
     ), last
     assert "Traceback" not in child.stderr
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "isonet.py refine tomograms.star -o afile",
+        "isonet.py denoise tomograms.star -o afile/sub",
+        "isonet.py deconv tomograms.star --deconv_folder afile",
+        "isonet.py make_mask tomograms.star --mask_folder afile",
+        "isonet.py simulate -o afile",
+        "isonet.py prepare_star full --star_name afile/tomograms.star",
+    ],
+)
+def test_a_file_in_the_way_of_the_output_folder_is_one_line(
+    train_project: Path, capsys: pytest.CaptureFixture[str], line: str
+) -> None:
+    Path("afile").write_text("my notes")
+    capsys.readouterr()
+    assert isonet(f"{line} {SMALL if 'refine' in line or 'denoise' in line else ''}") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "afile" in err[0] and "a file is in the way" in err[0], err
+    assert Path("afile").read_text() == "my notes"

@@ -20,12 +20,36 @@ import os
 import tempfile
 from pathlib import Path
 
+from isonet2.errors import InputError
+
 NEW_FILE_MODE = 0o644
+
+
+def make_folder(path: str | os.PathLike[str], flag: str = "--output_dir") -> Path:
+    """Folder `path`, made with its parents if missing.
+
+    A file in the way, or a folder that cannot be made, is an InputError naming `flag` (the
+    option that gave the path) rather than a traceback.
+    """
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(
+            f"{flag} {folder}: a file is in the way of this folder; choose another folder or "
+            "move the file"
+        ) from None
+    except OSError as error:
+        raise InputError(
+            f"{flag} {folder}: cannot make this folder ({error.strerror}); choose a folder you "
+            "can write to"
+        ) from None
+    return folder
 
 
 def temp_beside(target: Path, suffix: str = ".tmp") -> Path:
     """A new empty hidden file `.<name>.<random><suffix>` in target's folder (made if missing)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(target.parent, f"the folder of {target.name},")
     handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(handle)
     return Path(temp)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from isonet2.config import DeconvConfig
 from isonet2.errors import InputError
+from isonet2.io.atomic import make_folder
 from isonet2.io.mrc import new_volume, open_volume, read_info
 from isonet2.io.progress import progress_bar
 from isonet2.io.runrecord import write_run_config
@@ -75,7 +76,7 @@ def run(cfg: DeconvConfig) -> DeconvResult:
     output_dir = Path(cfg.output_dir)
     outputs = [output_dir / f"{path.stem}_deconv.mrc" for path in inputs]
     check_unique_outputs(outputs, star_path)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(output_dir)
     write_run_config(cfg, output_dir / "deconv_config.json")
 
     for row, info, target in progress_bar(

@@ -22,6 +22,7 @@ from isonet2.config import (
     RefineConfig,
     SimulateConfig,
 )
+from isonet2.io.atomic import make_folder
 from isonet2.io.mrc import open_volume
 from isonet2.io.star import read_star, write_star
 from isonet2.pipeline import evaluate, predict, refine, simulate
@@ -78,7 +79,7 @@ def before_after_table(before: list[dict[str, object]], after: list[dict[str, ob
 
 def run(cfg: DemoConfig) -> DemoResult:
     """Run the four steps and print the table."""
-    out = Path(cfg.output_dir)
+    out = make_folder(cfg.output_dir)
     device = select_devices(cfg.gpuID)[0]
     size = GPU_SIZE if device.type == "cuda" else CPU_SIZE
     epochs = cfg.epochs or size.epochs

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from isonet2.config import DenoiseConfig, PredictConfig
+from isonet2.io.atomic import make_folder
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import read_star
 from isonet2.pipeline import predict
@@ -40,7 +41,7 @@ def run(cfg: DenoiseConfig) -> TrainResult:
     output_dir = Path(cfg.output_dir)
     main = is_main_process()
     if main:
-        output_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(output_dir)
         write_run_config(cfg, output_dir / "denoise_config.json")
     result = launch(cfg, train_worker)
     if cfg.with_predict:  # every rank: under an outer torchrun predict shares the tomograms

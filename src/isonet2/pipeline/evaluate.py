@@ -22,6 +22,7 @@ from pathlib import Path
 from isonet2.config import EvaluateConfig
 from isonet2.errors import InputError
 from isonet2.evaluate import evaluate
+from isonet2.io.atomic import make_folder
 from isonet2.io.mrc import list_volumes, open_volume, read_info
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import TomogramRow, check_path_column, read_star
@@ -163,7 +164,7 @@ def run(cfg: EvaluateConfig) -> EvaluateResult:
     for job in jobs:
         _check_job(job)
     output_dir = Path(cfg.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(output_dir)
     write_run_config(cfg, output_dir / "evaluate_config.json")
     result = EvaluateResult(jsonl_path=output_dir / JSONL_NAME)
     for job in jobs:

@@ -24,6 +24,7 @@ import numpy as np
 
 from isonet2.config import MakeMaskConfig
 from isonet2.errors import InputError
+from isonet2.io.atomic import make_folder
 from isonet2.io.mrc import new_volume, open_volume, read_info
 from isonet2.io.progress import progress_bar
 from isonet2.io.runrecord import write_run_config
@@ -116,7 +117,7 @@ def run(cfg: MakeMaskConfig) -> MakeMaskResult:
         else None
         for row in rows
     ]
-    output_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(output_dir)
     write_run_config(cfg, output_dir / "make_mask_config.json")
 
     work = list(zip(rows, sources, infos, boundaries, outputs, strict=True))

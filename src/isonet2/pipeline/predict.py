@@ -28,6 +28,7 @@ from isonet2.config import PredictConfig
 from isonet2.errors import InputError
 from isonet2.evaluate import central_crop
 from isonet2.fourier.fsc import fourier_shell_correlation, resolution_at_threshold
+from isonet2.io.atomic import make_folder
 from isonet2.io.checkpoint import load_checkpoint
 from isonet2.io.mrc import VolumeInfo, new_volume, open_volume, read_info
 from isonet2.io.progress import progress_bar
@@ -159,7 +160,7 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
             read_info(path)  # every input checked before the first hour of work
     output_dir = Path(cfg.output_dir)
     if context.is_main:
-        output_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(output_dir)
         write_run_config(cfg, output_dir / "predict_config.json")
     tags = ["", "_model2"][: len(models)]
     jobs = [

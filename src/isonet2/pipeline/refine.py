@@ -20,6 +20,7 @@ import torch
 
 from isonet2.config import DeconvConfig, MakeMaskConfig, PredictConfig, RefineConfig
 from isonet2.errors import InputError
+from isonet2.io.atomic import make_folder
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import DECONV_COLUMN, StarTable, read_star
 from isonet2.pipeline import deconv, make_mask, predict
@@ -83,7 +84,7 @@ def run(cfg: RefineConfig) -> RefineResult:
     main = is_main_process()  # under an outer torchrun only rank 0 writes and preprocesses
     if main:
         output_dir = Path(cfg.output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(output_dir)
         write_run_config(cfg, output_dir / "refine_config.json")
     if main and cfg.with_deconv:
         deconv.run(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from isonet2.config import SimulateConfig
 from isonet2.errors import InputError
+from isonet2.io.atomic import make_folder
 from isonet2.io.mrc import write_volume
 from isonet2.io.progress import progress_bar
 from isonet2.io.runrecord import write_run_config
@@ -108,7 +109,7 @@ def _check_tilt_range(cfg: SimulateConfig) -> None:
 def run(cfg: SimulateConfig) -> SimulateResult:
     """Simulate cfg.number_tomograms tomograms, write their volumes, then the star."""
     _check_tilt_range(cfg)
-    root = Path(cfg.output_dir)
+    root = make_folder(cfg.output_dir)
     names = tomogram_names(cfg.number_tomograms)
     subtomos = max(1, int(AUTO_SUBTOMOS_TOTAL / cfg.number_tomograms))
     rows: list[TomogramRow] = []

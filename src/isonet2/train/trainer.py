@@ -34,6 +34,7 @@ from isonet2.data.batches import CubeDataset, EpochBatches, make_loader
 from isonet2.data.sampler import SubtomogramSampler
 from isonet2.data.tomograms import TomogramSet
 from isonet2.errors import InputError
+from isonet2.io.atomic import make_folder
 from isonet2.io.checkpoint import load_checkpoint, save_checkpoint
 from isonet2.io.progress import progress_bar
 from isonet2.nn.registry import architecture_kwargs, build_model, check_cube_size
@@ -150,7 +151,7 @@ def train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) ->
     # ---- setup
     handler = None
     if context.is_main:
-        spec.output_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(spec.output_dir)
         handler = _file_logger(spec)
     try:
         return _train(spec, tomoset, context)
