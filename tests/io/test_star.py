@@ -127,6 +127,14 @@ def test_atomic_rewrite_leaves_no_temp_files(tmp_path: Path) -> None:
         ("data_\nloop_\n_rlnIndex\n_rlnPixelSize\n1\n", "1 values for 2 columns"),
         ("data_\nloop_\n_rlnIndex\n1\n", "column rlnPixelSize is missing"),
         ("hello\n", "no loop_ with rln columns"),
+        (
+            "data_\nloop_\n_rlnIndex\n_rlnPixelSize\n_rlnTiltMin\n_rlnTiltMax\n1 10 60 -60\n",
+            r"row 1, columns rlnTiltMin and rlnTiltMax: 60\.\.-60 is not a tilt range",
+        ),
+        (
+            "data_\nloop_\n_rlnIndex\n_rlnPixelSize\n_rlnTiltMax\n1 10 95\n",
+            r"-60\.\.95 is not a tilt range; need -90 <= rlnTiltMin <= rlnTiltMax <= 90",
+        ),
     ],
 )
 def test_malformed_tables(tmp_path: Path, text: str, message: str) -> None:

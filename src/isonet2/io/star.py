@@ -237,7 +237,14 @@ def table_from_cells(cells: StarCells, source: str) -> StarTable:
         values.setdefault("index", row_number)
         if "pixel_size_angstrom" not in values:
             raise InputError(f"{source}: row {row_number}, column rlnPixelSize is empty")
-        rows.append(TomogramRow(**values, extra=extra))
+        row = TomogramRow(**values, extra=extra)
+        if not -90 <= row.tilt_min_deg <= row.tilt_max_deg <= 90:
+            raise InputError(
+                f"{source}: row {row_number}, columns rlnTiltMin and rlnTiltMax: "
+                f"{row.tilt_min_deg:g}..{row.tilt_max_deg:g} is not a tilt range; need "
+                "-90 <= rlnTiltMin <= rlnTiltMax <= 90 (degrees)"
+            )
+        rows.append(row)
     extra_labels = [label for label in labels if label not in COLUMNS]
     return StarTable(rows=rows, extra_labels=extra_labels, block_name=cells.block_name)
 
