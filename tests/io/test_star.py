@@ -135,6 +135,20 @@ def test_atomic_rewrite_leaves_no_temp_files(tmp_path: Path) -> None:
             "data_\nloop_\n_rlnIndex\n_rlnPixelSize\n_rlnTiltMax\n1 10 95\n",
             r"-60\.\.95 is not a tilt range; need -90 <= rlnTiltMin <= rlnTiltMax <= 90",
         ),
+        ("data_\nloop_\n_rlnIndex\n_rlnPixelSize\n1 0\n", "column rlnPixelSize: 0 must be"),
+        (
+            "data_\nloop_\n_rlnIndex\n_rlnPixelSize\n_rlnDefocus\n1 10 0\n2 10 -3e4\n",
+            "row 2, column rlnDefocus: -30000 must be >= 0",
+        ),
+        ("data_\nloop_\n_rlnPixelSize\n_rlnVoltage\n10 0\n", "column rlnVoltage: 0 must be"),
+        (
+            "data_\nloop_\n_rlnPixelSize\n_rlnSphericalAberration\n10 -1\n",
+            "column rlnSphericalAberration: -1 must be >= 0",
+        ),
+        (
+            "data_\nloop_\n_rlnPixelSize\n_rlnAmplitudeContrast\n10 1.5\n",
+            r"column rlnAmplitudeContrast: 1\.5 must lie in \[0, 1\]",
+        ),
     ],
 )
 def test_malformed_tables(tmp_path: Path, text: str, message: str) -> None:

@@ -238,15 +238,36 @@ def table_from_cells(cells: StarCells, source: str) -> StarTable:
         if "pixel_size_angstrom" not in values:
             raise InputError(f"{source}: row {row_number}, column rlnPixelSize is empty")
         row = TomogramRow(**values, extra=extra)
-        if not -90 <= row.tilt_min_deg <= row.tilt_max_deg <= 90:
-            raise InputError(
-                f"{source}: row {row_number}, columns rlnTiltMin and rlnTiltMax: "
-                f"{row.tilt_min_deg:g}..{row.tilt_max_deg:g} is not a tilt range; need "
-                "-90 <= rlnTiltMin <= rlnTiltMax <= 90 (degrees)"
-            )
+        _check_physics(row, f"{source}: row {row_number}")
         rows.append(row)
     extra_labels = [label for label in labels if label not in COLUMNS]
     return StarTable(rows=rows, extra_labels=extra_labels, block_name=cells.block_name)
+
+
+def _check_physics(row: TomogramRow, where: str) -> None:
+    """InputError naming `where` and the column when a row's acquisition values are impossible
+    (each would otherwise fail later, deep in a filter, without saying which row)."""
+    checks = [
+        ("rlnPixelSize", row.pixel_size_angstrom > 0, "must be positive (Å)"),
+        (
+            "rlnDefocus",
+            row.defocus_angstrom >= 0,
+            "must be >= 0 (Å, underfocus positive, 0 = no CTF)",
+        ),
+        ("rlnVoltage", row.voltage_kv > 0, "must be positive (kV)"),
+        ("rlnSphericalAberration", row.cs_mm >= 0, "must be >= 0 (mm)"),
+        ("rlnAmplitudeContrast", 0 <= row.amplitude_contrast <= 1, "must lie in [0, 1]"),
+    ]
+    for label, valid, need in checks:
+        if not valid:
+            value = getattr(row, COLUMNS[label][0])
+            raise InputError(f"{where}, column {label}: {value:g} {need}; fix the star file")
+    if not -90 <= row.tilt_min_deg <= row.tilt_max_deg <= 90:
+        raise InputError(
+            f"{where}, columns rlnTiltMin and rlnTiltMax: {row.tilt_min_deg:g}.."
+            f"{row.tilt_max_deg:g} is not a tilt range; need -90 <= rlnTiltMin <= rlnTiltMax "
+            "<= 90 (degrees)"
+        )
 
 
 def read_star(path: str | os.PathLike[str]) -> StarTable:
