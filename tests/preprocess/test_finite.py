@@ -10,7 +10,7 @@ import pytest
 
 from isonet2.errors import InputError
 from isonet2.io.mrc import open_volume
-from isonet2.preprocess.deconv import mean_std
+from isonet2.preprocess.deconv import deconvolve, mean_std
 from isonet2.preprocess.finite import require_finite, volume_name
 from isonet2.preprocess.mask import make_mask
 from isonet2.preprocess.normalize import central_slab_stats
@@ -49,14 +49,28 @@ def _with_nan_at(shape: tuple[int, int, int], zyx: tuple[int, int, int]) -> np.n
     return data
 
 
+OPTICS = dict(
+    pixel_size_angstrom=10.0,
+    voltage_kv=300.0,
+    cs_mm=2.7,
+    amplitude_contrast=0.1,
+    snrfalloff=0.0,
+    deconvstrength=1.0,
+    highpassnyquist=0.02,
+)
+
+
 def test_every_whole_volume_reader_refuses_a_bad_voxel() -> None:
-    """Normalisation statistics (central 60 slices), deconv's rescaling and make_mask's binning
-    each read their voxels once; a NaN among them is an error, not a NaN result."""
+    """Normalisation statistics (central 60 slices), deconv (its rescaling pass, or the copy
+    when there is no CTF) and make_mask's binning each read their voxels once; a NaN among them
+    is an error, not a NaN result."""
     volume = _with_nan_at((80, 16, 16), (50, 3, 4))
     readers = [
         central_slab_stats,
         mean_std,
         lambda v: make_mask(v, patch_size=2, density_percentage=50, std_percentage=50, z_crop=0),
+        lambda v: deconvolve(v, **OPTICS, defocus_angstrom=0.0),  # no CTF: a checked copy
+        lambda v: deconvolve(v, **OPTICS, defocus_angstrom=30000.0),
     ]
     for reader in readers:
         with pytest.raises(InputError, match=r"voxel \(z, y, x\) = \(50, 3, 4\) is nan"):

@@ -322,7 +322,9 @@ def deconvolve(
     if defocus_angstrom == 0:
         logger.warning("defocus is 0: no CTF to deconvolve, the volume is copied unchanged")
         for lo, hi in _slabs(volume.shape[0], volume[0].size * 4):
-            out[lo:hi] = volume[lo:hi]
+            slab = np.asarray(volume[lo:hi])
+            require_finite(slab, volume, (lo, 0, 0))  # as the filtering path's mean_std does
+            out[lo:hi] = slab
             release_pages(out)
             release_pages(volume)
         return out
