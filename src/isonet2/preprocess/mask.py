@@ -38,8 +38,8 @@ def bin2(volume: np.ndarray) -> np.ndarray:
     """2x2x2 mean of a (z, y, x) volume, float32 (ceil(z/2), ceil(y/2), ceil(x/2)).
 
     An odd axis's last bin is the mean of its one remaining layer; a NaN or infinite voxel is an
-    InputError naming it. Reads pairs of Z slices at a
-    time, so a memory-mapped volume is never loaded whole.
+    InputError naming it. Reads pairs of Z slices at a time, so a memory-mapped volume is never
+    loaded whole.
     """
     nz, ny, nx = volume.shape
     binned = np.empty(((nz + 1) // 2, (ny + 1) // 2, (nx + 1) // 2), dtype=np.float32)
