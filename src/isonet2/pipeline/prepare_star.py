@@ -138,6 +138,12 @@ def run(cfg: PrepareStarConfig) -> PrepareStarResult:
         infos = _check_pairs(even, odd, "--even/--odd")
     if full is not None:
         infos = _check_pairs(full, even, "full/--even") if even else [read_info(p) for p in full]
+    for info in infos:
+        if 1 in info.shape:
+            raise InputError(
+                f"{info.path}: shape {info.shape} (z, y, x) is a 2D image, not a tomogram; "
+                "give the reconstructed 3D volumes"
+            )
     count = len(infos)
     pixel_sizes = _pixel_sizes(cfg, infos)
     defoci = _per_tomogram(cfg.defocus, count, "--defocus")
