@@ -138,7 +138,12 @@ def _bad_project(cwd: Path, make_mrc: Callable[..., Path], case: str) -> None:
         ("counts", "isonet.py prepare_star -e EVN -o ODD", 1, "2 files in EVN but 1 in ODD"),
         ("shapes", "isonet.py prepare_star -e EVN -o ODD", 1, "ODD/TS_02_ODD.mrc has"),
         ("zero_pixel", "isonet.py prepare_star full", 1, "give it with --pixel_size"),
-        ("image", "isonet.py prepare_star full", 1, "full/a.mrc: shape (1, 16, 16) (z, y, x) is a 2D"),
+        (
+            "image",
+            "isonet.py prepare_star full",
+            1,
+            "full/a.mrc: shape (1, 16, 16) (z, y, x) is a 2D",
+        ),
         (
             "defocus",
             "isonet.py prepare_star -e EVN -o ODD --defocus 1,2",
