@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -158,3 +159,22 @@ def test_band_weight_default_follows_the_loss(capsys: pytest.CaptureFixture[str]
     assert run(["refine", "-h"]) == 0
     page = " ".join(capsys.readouterr().out.split())
     assert "(default: 1 with --loss_func L2+FSC, else 5)" in page
+
+
+def test_an_os_error_is_one_line_naming_the_path(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import errno
+
+    import isonet2.pipeline.simulate
+
+    def full_disk(cfg: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", "sim/full/sim_01.mrc")
+
+    monkeypatch.setattr(isonet2.pipeline.simulate, "run", full_disk)
+    assert run(["simulate", "-o", str(tmp_path / "sim")]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "isonet.py simulate: error: sim/full/sim_01.mrc: No space left on device; free space "
+        "there or choose another output folder\n"
+    )

@@ -18,7 +18,7 @@ import sys
 from isonet2 import __version__
 from isonet2.config import COMMANDS
 from isonet2.config.argv import help_text, parse_command_line
-from isonet2.errors import InputError, UsageError
+from isonet2.errors import InputError, UsageError, os_error_line
 
 PROG = "isonet.py"
 
@@ -96,6 +96,9 @@ def run(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print(f"{PROG} {name}: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # full disk, read-only folder, ...: the machine, not a bug
+        print(f"{PROG} {name}: error: {os_error_line(error)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -77,3 +77,32 @@ def test_a_file_in_the_way_of_a_folder_is_one_line_naming_the_flag(
     target = tmp_path / "afile" / inside
     with pytest.raises(InputError, match=r"^--mask_folder .*afile.*: a file is in the way"):
         make_folder(target, "--mask_folder")
+
+
+def test_a_folder_we_cannot_write_in_is_one_line_naming_the_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a read-only file system (or another user's folder); root ignores mode bits, so the
+    # answer of os.access is what the check reads
+    monkeypatch.setattr("isonet2.io.atomic.os.access", lambda path, mode: False)
+    with pytest.raises(InputError, match=r"^-o .*locked: cannot write in this folder"):
+        make_folder(tmp_path / "locked", "-o")
+
+
+def test_publishing_onto_a_folder_or_a_protected_file_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "sim").mkdir()
+    temp = temp_beside(tmp_path / "sim")
+    with pytest.raises(InputError, match=r"sim is a folder; give a file name"):
+        publish(temp, tmp_path / "sim")
+    target = tmp_path / "t.star"
+    target.write_text("old")
+
+    def refuse(source: object, destination: object) -> None:
+        raise PermissionError(1, "Operation not permitted", str(source), None, str(destination))
+
+    monkeypatch.setattr("isonet2.io.atomic.os.replace", refuse)
+    with pytest.raises(InputError, match=r"t.star: cannot replace it \(Operation not permitted\)"):
+        publish(temp, target)
+    assert target.read_text() == "old"

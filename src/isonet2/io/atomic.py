@@ -44,6 +44,11 @@ def make_folder(path: str | os.PathLike[str], flag: str = "--output_dir") -> Pat
             f"{flag} {folder}: cannot make this folder ({error.strerror}); choose a folder you "
             "can write to"
         ) from None
+    if not os.access(folder, os.W_OK | os.X_OK):  # read-only file system, or not ours
+        raise InputError(
+            f"{flag} {folder}: cannot write in this folder (read-only or no permission); "
+            "choose a folder you can write to"
+        )
     return folder
 
 
@@ -56,6 +61,17 @@ def temp_beside(target: Path, suffix: str = ".tmp") -> Path:
 
 
 def publish(temp: Path, target: Path) -> None:
-    """Give `temp` target's mode (0o644 for a new file) and rename it onto `target`."""
+    """Give `temp` target's mode (0o644 for a new file) and rename it onto `target`.
+
+    A folder at `target`, or a target that may not be replaced, is an InputError; the caller
+    removes `temp` as it does for any failure.
+    """
+    if target.is_dir():
+        raise InputError(f"{target} is a folder; give a file name instead")
     os.chmod(temp, target.stat().st_mode & 0o777 if target.exists() else NEW_FILE_MODE)
-    os.replace(temp, target)
+    try:
+        os.replace(temp, target)
+    except PermissionError as error:
+        raise InputError(
+            f"{target}: cannot replace it ({error.strerror}); make it writable or write elsewhere"
+        ) from None
