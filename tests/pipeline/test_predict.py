@@ -357,3 +357,33 @@ def test_a_nan_voxel_stops_predict_with_one_line_and_no_map(
     )
     assert {path.name for path in Path("out").iterdir()} == {"predict_config.json"}
     assert read_star("nan.star").rows[0].corrected_path is None
+
+
+@pytest.mark.parametrize("case", ["constant", "same_name", "huge_tile"])
+def test_maps_that_cannot_be_predicted_are_one_line_and_no_map(
+    trained: Path, mrc_writer: Callable[..., Path], capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    """An empty map (std 0) made an all-NaN output; two rows of one file name overwrote each
+    other's output; a tile far larger than the map was allocated until the machine ran out."""
+    table = read_star("tomograms.star")
+    flags = "--input_column rlnTomoName"
+    if case == "constant":
+        mrc_writer(Path("flat", "t0.mrc"), np.zeros((48, 48, 48), np.float32), 10.0)
+        table.rows[0].tomogram_path = "flat/t0.mrc"
+        message = "flat/t0.mrc: central slab has mean 0.0, std 0.0; the tomogram looks empty"
+    elif case == "same_name":
+        for row, folder in zip(table.rows, ("a", "b"), strict=True):
+            data = np.random.default_rng(row.index).standard_normal((48, 48, 48))
+            mrc_writer(Path(folder, "t.mrc"), data.astype(np.float32), 10.0)
+            row.tomogram_path = f"{folder}/t.mrc"
+        message = "bad.star: two tomograms would both write out/t_isonet2-n2n_unet-small.mrc"
+    else:
+        flags += " --tile_size 256"
+        message = "--tile_size 256 is larger than every axis of full/t0.mrc (48, 48, 48)"
+    write_star(table, "bad.star")
+    capsys.readouterr()
+    assert isonet(f"isonet.py predict bad.star {trained} -o out {flags}") == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and message in errors[0], errors
+    assert not list(Path("out").glob("*.mrc"))
+    assert all(row.corrected_path is None for row in read_star("bad.star").rows)

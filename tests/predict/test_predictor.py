@@ -85,3 +85,12 @@ def test_z_slabs_written_apart_equal_the_whole_volume(cuts: tuple[int, ...]) -> 
         predictor.predict_into(apart, sources, z_range=(z_start, z_stop))
         assert np.isnan(apart[z_stop:]).all()  # nothing written past the slab
     np.testing.assert_array_equal(apart, whole)
+
+
+def test_a_huge_batch_size_holds_no_more_than_one_z_row_of_tiles() -> None:
+    """--batch_size 10**9 once allocated 10**9 tiles (an overflow, or the machine's memory)."""
+    volume = np.random.default_rng(0).standard_normal((16, 32, 32)).astype(np.float32)
+    out = np.full(volume.shape, np.nan, np.float32)
+    predictor = TilePredictor(Identity(), 16, torch.device("cpu"), batch_size=10**9)
+    predictor.predict_into(out, [(volume, (0.0, 1.0))])
+    np.testing.assert_allclose(out, volume, atol=1e-5)

@@ -16,7 +16,6 @@ TomogramSet can be sent to DataLoader workers, each re-opening its own memory ma
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -34,7 +33,7 @@ from isonet2.io.star import (
     check_path_column,
 )
 from isonet2.preprocess.finite import require_finite
-from isonet2.preprocess.normalize import central_slab_stats
+from isonet2.preprocess.normalize import usable_slab_stats
 
 logger = logging.getLogger(__name__)
 
@@ -261,13 +260,7 @@ def _open_volume(row: TomogramRow, column: str, path_text: str | None) -> Mapped
 
 
 def _stats(volume: MappedVolume) -> tuple[float, float]:
-    mean, std = central_slab_stats(volume.data)
-    if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
-        raise InputError(
-            f"{volume.path}: central slab has mean {mean}, std {std}; the tomogram looks empty "
-            "or corrupt, check the file"
-        )
-    return mean, std
+    return usable_slab_stats(volume.data, volume.path)
 
 
 def read_box_file(path: Path, shape_zyx: tuple[int, int, int]) -> np.ndarray:

@@ -36,6 +36,7 @@ from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import StarTable, TomogramRow, read_star, write_star
 from isonet2.nn.registry import model_from_checkpoint
 from isonet2.nn.symmetry import Flips, RotationAverage, wedge_preserving_rotations
+from isonet2.pipeline.deconv import check_unique_outputs
 from isonet2.pipeline.training import launch, worker_context
 from isonet2.predict.inputs import RowPlan, open_sources, plan_row, tile_filters_for
 from isonet2.predict.pictures import save_fsc_png
@@ -175,6 +176,15 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
         )
         for row, plan in zip(rows, plans, strict=True)
     ]
+    check_unique_outputs([t for job in jobs for t in job.targets], Path(cfg.star_file))
+    if cfg.tile_size is not None:
+        for job in jobs:
+            largest = -(-max(job.info.shape) // 16) * 16
+            if cube > largest:  # only padding beyond that, at a memory cost of cube³ per tile
+                raise InputError(
+                    f"--tile_size {cube} is larger than every axis of {job.plan.paths[0]} "
+                    f"{job.info.shape} (z, y, x); use at most {largest}"
+                )
     filters_for = partial(
         tile_filters_for,
         physics=physics,

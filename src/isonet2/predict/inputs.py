@@ -26,7 +26,7 @@ from isonet2.fourier.wedge import missing_wedge_mask
 from isonet2.io.mrc import open_volume
 from isonet2.io.star import DECONV_COLUMN, TOMOGRAM_COLUMN, TomogramRow, check_path_column
 from isonet2.predict.predictor import TileFilters
-from isonet2.preprocess.normalize import central_slab_stats
+from isonet2.preprocess.normalize import usable_slab_stats
 
 HALF_METHODS = ("n2n", "isonet2-n2n")
 
@@ -64,7 +64,10 @@ def open_sources(plan: RowPlan) -> list[tuple[np.ndarray, tuple[float, float]]]:
     shapes = {tuple(volume.shape) for volume, _ in sources}
     if len(shapes) != 1:
         raise InputError(f"{plan.paths[0]} and {plan.paths[1]} have different shapes")
-    return [(volume, central_slab_stats(volume)) for volume, _ in sources]
+    return [
+        (volume, usable_slab_stats(volume, path))
+        for (volume, _), path in zip(sources, plan.paths, strict=True)
+    ]
 
 
 def tile_filters_for(

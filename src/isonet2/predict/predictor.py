@@ -80,6 +80,7 @@ def _batches(
     """
     cube = grid.cube
     plane = list(itertools.product(range(len(grid.starts[1])), range(len(grid.starts[2]))))
+    batch_size = min(batch_size, len(plane))  # no buffer beyond one Z row's tiles
     with ThreadPoolExecutor(readers) as pool:
         for row in rows:
             for volume, stats in sources:

@@ -56,6 +56,21 @@ def central_slab_stats(volume: np.ndarray) -> tuple[float, float]:
     return streamed_mean_std(planes())
 
 
+def usable_slab_stats(volume: np.ndarray, path: object) -> tuple[float, float]:
+    """central_slab_stats of a tomogram that is to be normalised by them (training, predict).
+
+    A constant central slab (std 0, e.g. an all-zero map) would divide every voxel by zero:
+    an InputError naming `path`.
+    """
+    mean, std = central_slab_stats(volume)
+    if not std > 0:
+        raise InputError(
+            f"{path}: central slab has mean {mean}, std {std}; the tomogram looks empty "
+            "or corrupt, check the file"
+        )
+    return mean, std
+
+
 def streamed_mean_std(blocks: Iterable[np.ndarray]) -> tuple[float, float]:
     """Mean and population std of all the blocks' values together, one float64 block at a time.
 
