@@ -168,8 +168,15 @@ def test_half_maps_by_column(maps: Path, capsys: pytest.CaptureFixture[str]) -> 
         (["maps/t1_corrected.mrc", "--reference", "nothing.mrc"], 1, "nothing.mrc: no such file"),
         (["maps/t1_corrected.mrc", "--reference", "small.mrc"], 1, "must match voxel for voxel"),
         (["nopixel.mrc", "--reference", "nopixel.mrc"], 1, "give --pixel_size"),
+        (
+            ["nan.mrc", "--reference", "truth/t1.mrc"],
+            1,
+            "nan.mrc: voxel (z, y, x) = (3, 4, 5) is nan",
+        ),
+        (["maps/t1_corrected.mrc", "--reference", "nan.mrc"], 1, "voxel (z, y, x) = (3, 4, 5)"),
     ],
 )
+@pytest.mark.filterwarnings("ignore:Data array contains NaN")
 def test_bad_input_is_one_line(
     maps: Path,
     mrc_writer: Callable[..., Path],
@@ -180,6 +187,9 @@ def test_bad_input_is_one_line(
 ) -> None:
     mrc_writer(maps / "small.mrc", np.zeros((64, 64, 32), np.float32), 10.0)
     mrc_writer(maps / "nopixel.mrc", np.zeros((64, 64, 64), np.float32), 0.0)
+    with_nan = np.ones((64, 64, 64), np.float32)
+    with_nan[3, 4, 5] = np.nan
+    mrc_writer(maps / "nan.mrc", with_nan, 10.0)
     assert run(["evaluate", *words]) == code
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err

@@ -27,6 +27,7 @@ from isonet2.io.mrc import list_volumes, open_volume, read_info
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import TomogramRow, check_path_column, read_star
 from isonet2.predict.pictures import save_fsc_png
+from isonet2.preprocess.finite import require_finite_volume
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +164,8 @@ def run(cfg: EvaluateConfig) -> EvaluateResult:
         jobs = [_volume_job(cfg, cfg.volume, cfg.reference)]
     for job in jobs:
         _check_job(job)
+        for path in (job.map_path, job.reference_path):
+            require_finite_volume(open_volume(path))  # a NaN made every score NaN, exit 0
     output_dir = Path(cfg.output_dir)
     make_folder(output_dir)
     write_run_config(cfg, output_dir / "evaluate_config.json")

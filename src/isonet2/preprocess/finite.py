@@ -52,3 +52,10 @@ def require_finite(
         "make every result around them NaN: replace them (e.g. with the map's mean) or "
         "reconstruct the map again"
     )
+
+
+def require_finite_volume(volume: np.ndarray, slices_per_read: int = 16) -> None:
+    """require_finite over a whole (z, y, x) volume, read a few Z slices at a time (for
+    commands that use every voxel and read nothing else block by block, e.g. evaluate)."""
+    for z0 in range(0, volume.shape[0], slices_per_read):
+        require_finite(np.asarray(volume[z0 : z0 + slices_per_read]), volume, (z0, 0, 0))
