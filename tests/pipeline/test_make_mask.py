@@ -184,3 +184,17 @@ def test_bad_boundary_model(
     err = capsys.readouterr().err
     assert "row 2, rlnMaskBoundary boundary.mod" in err and message in err, err
     assert err.count("\n") == 1, err
+
+
+def test_a_mask_that_keeps_no_voxel_is_one_line_and_no_file(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was written and recorded (exit 0); only refine said later that it was empty."""
+    star_before = (project / "tomograms.star").read_text()
+    capsys.readouterr()
+    assert isonet("isonet.py make_mask tomograms.star --z_crop 0.99") == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1, errors
+    assert "error: the mask of full/t0_full.mrc keeps no voxel; lower --z_crop (0.99)" in errors[0]
+    assert (project / "tomograms.star").read_text() == star_before
+    assert not list((project / "mask").glob("*.mrc"))

@@ -142,6 +142,13 @@ def run(cfg: MakeMaskConfig) -> MakeMaskResult:
                 boundary_yx=boundary_yx,
                 out=out,
             )
+            if not np.any(out):  # refine would refuse it later; say why here, keep no file
+                raise InputError(
+                    f"the mask of {path} keeps no voxel; lower --z_crop ({cfg.z_crop}) or raise "
+                    f"--density_percentage ({cfg.density_percentage}) or --std_percentage "
+                    f"({cfg.std_percentage})"
+                    + (", or draw the boundary around the sample" if boundary else "")
+                )
         row.mask_path = str(target)
         write_star(table, star_path)
     logger.info("wrote %d masks into %s; updated %s", len(rows), output_dir, star_path)
