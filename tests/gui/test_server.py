@@ -199,6 +199,10 @@ def test_gui_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
         assert run(line) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in err
+    line = ["gui", "--project", str(tmp_path), "--host", "999.1.1.1", "--open_browser", "False"]
+    assert run(line) == 2  # no such address: the message must not blame the port alone
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot listen on 999.1.1.1:" in err and "check --host" in err
 
 
 def test_one_server_per_project(gui_server: Any, capsys: pytest.CaptureFixture[str]) -> None:

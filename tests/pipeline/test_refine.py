@@ -185,6 +185,11 @@ def test_killed_run_resumes_and_finishes_its_epochs(train_project: Path) -> None
             "needs even/odd halves",
         ),
         (
+            "halves_missing",
+            f"isonet.py denoise tomograms.star {FAST}",
+            "(rlnTomoReconstructedTomogramHalf1/2); run prepare_star with --even/--odd",
+        ),
+        (
             "none",
             f"isonet.py refine tomograms.star --pretrained_model other.pt {FAST}",
             "the checkpoint has cube_size 48",
@@ -214,6 +219,8 @@ def test_bad_input(
     assert isonet(line) != 0
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert len(errors) == 1 and message in errors[0], errors
+    if "denoise" in line:  # denoise has no --method to suggest
+        assert errors[0].endswith(message), errors
 
 
 def test_gpu_id_naming_a_missing_gpu(monkeypatch: pytest.MonkeyPatch) -> None:

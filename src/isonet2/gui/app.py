@@ -77,7 +77,8 @@ def run(cfg: GuiConfig) -> None:
         lock.close()
         raise UsageError(
             f"cannot listen on {cfg.host}:{cfg.port} ({error.strerror or error}); "
-            "choose another --port (0 = any free port)"
+            "check --host (an address of this machine) or choose another --port (0 = any "
+            "free port)"
         ) from None
     port = server.server_address[1]
     url = f"http://{cfg.host}:{port}/?token={token}"

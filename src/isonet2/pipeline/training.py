@@ -80,8 +80,8 @@ def open_for_method(
         if missing:
             raise InputError(
                 f"method {method} needs even/odd halves but star row {missing[0]} has none "
-                "(rlnTomoReconstructedTomogramHalf1/2); run prepare_star with --even/--odd, "
-                "or use --method isonet2 on full maps"
+                "(rlnTomoReconstructedTomogramHalf1/2); run prepare_star with --even/--odd"
+                + ("" if method == "n2n" else ", or use --method isonet2 on full maps")
             )
         return open_tomogram_set(table.rows, source="halves", cube_size=cube_size)
     return open_tomogram_set(
