@@ -51,6 +51,7 @@ def test_tutorial_order_and_not_offered() -> None:
                 "cube_size": 64,
                 "arch": "unet-small",
                 "noise_level": "0.1,0.2",
+                "noise_start_iter": "0,1",
                 "gpuID": "0,1",
             },
         ),

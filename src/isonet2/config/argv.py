@@ -97,17 +97,36 @@ def positionals(model: type[CommandConfig]) -> list[str]:
     return [name for _, name in sorted(slots)]
 
 
-def _convert(info: FieldInfo, text: str) -> Any:
-    """A command-line word -> the raw value pydantic validates."""
+def _convert(info: FieldInfo, text: str, flag: str) -> Any:
+    """A command-line word -> the raw value pydantic validates (`flag` names it in errors)."""
     word = text.strip()
     if _allows_none(info) and word.lower() in _NONE:
         return None
     if _is_bool(info) and word.lower() in _TRUE | _FALSE:
         return word.lower() in _TRUE
     if _is_list(info):
-        inner = word.strip("[]() ")
-        return [item.strip().strip("'\"") for item in inner.split(",") if item.strip()]
+        return _split_list(word, flag)
     return word
+
+
+def _split_list(word: str, flag: str) -> list[str]:
+    """ "[1,2]", "(1,2)" or "1,2" -> ["1", "2"]. Unclosed brackets and empty items are errors,
+    so a mistyped list such as "[1," is never read as a shorter one."""
+    closing = {"[": "]", "(": ")"}
+    inner = word
+    if word[:1] in closing:
+        if word[-1:] != closing[word[0]] or len(word) < 2:
+            raise UsageError(f"{flag} {word!r}: the list is not closed; write it as 1,2 or [1,2]")
+        inner = word[1:-1]
+    if not inner.strip():
+        raise UsageError(f"{flag} {word!r}: give at least one value, e.g. 1 or 1,2")
+    items = [item.strip().strip("'\"") for item in inner.split(",")]
+    if any(not item or any(mark in item for mark in "[]()") for item in items):
+        raise UsageError(
+            f"{flag} {word!r}: not a list of values like 1,2 or [1,2] (an item is empty or "
+            "holds a bracket)"
+        )
+    return items
 
 
 def _unknown(command: str, flag: str, table: dict[str, str]) -> UsageError:
@@ -143,20 +162,20 @@ def parse_words(model: type[CommandConfig], argv: list[str]) -> dict[str, Any]:
             raise UsageError(f"{flag} is given twice")
         info = fields[name]
         if has_eq:
-            values[name] = _convert(info, inline)
+            values[name] = _convert(info, inline, flag)
         elif _is_bool(info) and (not words or words[0].lower() not in _TRUE | _FALSE | _NONE):
             values[name] = True
         elif not words or words[0].startswith("--"):
             raise UsageError(f"{flag} needs a value")
         else:
-            values[name] = _convert(info, words.pop(0))
+            values[name] = _convert(info, words.pop(0), flag)
         spelled[name] = flag
     open_slots = [name for name in slots if name not in values]
     if len(free) > len(open_slots):
         extra = free[len(open_slots)]
         raise UsageError(f"unexpected argument '{extra}'; see isonet.py {model.command} -h")
     for name, word in zip(open_slots, free, strict=False):
-        values[name] = _convert(fields[name], word)
+        values[name] = _convert(fields[name], word, f"--{name}")
     return values
 
 
@@ -174,6 +193,8 @@ def validation_message(model: type[CommandConfig], error: ValidationError) -> st
     loc = [str(part) for part in first.get("loc", ()) if not str(part).isdigit()]
     field = next((part for part in loc if part in model.model_fields), None)
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if first.get("type") == "finite_number":
+        message = "must be a finite number, not inf or nan"
     if field is None:
         return message
     if first.get("type") == "missing":

@@ -12,6 +12,7 @@ GUI forms are all generated from these models, so a default is written exactly o
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any, ClassVar
 
@@ -56,11 +57,32 @@ def check_multiple_of_16(value: int) -> int:
     return value
 
 
+MAX_BATCH_SIZE = 4096
+MAX_SUBTOMOS = 1_000_000  # per tomogram and epoch (prepare_star, the star reader)
+MAX_LOADER_WORKERS = 256  # --ncpus: a typo of 10**20 once forked workers until killed
+# random seeds are mixed with epoch and rank into torch's 64-bit generator seeds
+MAX_SEED = 2**32 - 1
+# the Wiener SNR falls as exp(-f * snrfalloff * 100 / pixel): past this bound it is ~0 above
+# the lowest frequencies, and much larger values overflow to NaN (deconv, refine, denoise)
+MAX_SNRFALLOFF = 100.0
+
+
 def check_batch_size(value: int | str) -> int | str:
-    """`value` if it is "auto" or at least 1, else a ValueError (refine's and predict's
-    --batch_size)."""
+    """`value` if it is "auto" or 1 to MAX_BATCH_SIZE, else a ValueError (refine's and
+    predict's --batch_size)."""
     if isinstance(value, int) and value < 1:
         raise ValueError("batch size must be at least 1, or auto")
+    if isinstance(value, int) and value > MAX_BATCH_SIZE:
+        raise ValueError(f"batch size must be at most {MAX_BATCH_SIZE}, or auto")
+    return value
+
+
+def check_cpu_workers(value: int) -> int:
+    """`value` if this machine has at least that many CPUs, else a ValueError (training's and
+    predict's --cpu_workers: one process each, so more than the CPUs only waits)."""
+    available = os.cpu_count() or 1
+    if value > available:
+        raise ValueError(f"this machine has {available} CPUs; give at most {available}")
     return value
 
 
@@ -85,9 +107,10 @@ def parse_index_selection(text: str | None) -> list[int] | None:
 
 
 class CommandConfig(BaseModel):
-    """Base of every command's config: unknown keys are errors, values are re-validated."""
+    """Base of every command's config: unknown keys are errors, values are re-validated,
+    numbers are finite (inf or nan in a flag is a mistake, never a setting)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     command: ClassVar[str] = ""
 

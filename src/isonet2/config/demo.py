@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from isonet2.config.base import CommandConfig, param
+from isonet2.config.base import MAX_SEED, CommandConfig, param
 
 
 class DemoConfig(CommandConfig):
@@ -30,4 +30,4 @@ class DemoConfig(CommandConfig):
     epochs: int | None = param(
         None, "training epochs; None = sized for the machine (8 on CPU, 20 on a GPU)", ge=1
     )
-    seed: int = param(0, "random seed of the simulation and the training", ge=0)
+    seed: int = param(0, "random seed of the simulation and the training", ge=0, le=MAX_SEED)

@@ -6,7 +6,13 @@ from typing import Literal
 
 from pydantic import field_validator, model_validator
 
-from isonet2.config.base import TomoSelection, check_batch_size, check_multiple_of_16, param
+from isonet2.config.base import (
+    TomoSelection,
+    check_batch_size,
+    check_cpu_workers,
+    check_multiple_of_16,
+    param,
+)
 
 
 class PredictConfig(TomoSelection):
@@ -82,7 +88,9 @@ class PredictConfig(TomoSelection):
         "Larger tiles give the network more context and need more GPU memory",
         ge=32,
     )
-    output_prefix: str = param("", "text put before every output file name")
+    output_prefix: str = param(
+        "", "text put before every output file name (no folders: outputs stay in output_dir)"
+    )
     batch_size: int | Literal["auto"] = param(
         "auto", "tiles per GPU batch; auto = 8 on a GPU, 2 on CPU"
     )
@@ -91,6 +99,21 @@ class PredictConfig(TomoSelection):
     @classmethod
     def _positive_batch(cls, value: int | str) -> int | str:
         return check_batch_size(value)
+
+    @field_validator("cpu_workers")
+    @classmethod
+    def _workers_fit(cls, value: int) -> int:
+        return check_cpu_workers(value)
+
+    @field_validator("output_prefix")
+    @classmethod
+    def _plain_prefix(cls, value: str) -> str:
+        if any(mark in value for mark in ("/", "\\", "\0")):
+            raise ValueError(
+                "a file name prefix cannot hold '/', '\\' or a NUL character; choose the "
+                "folder with --output_dir"
+            )
+        return value
 
     @field_validator("tile_size")
     @classmethod

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import field_validator, model_validator
 
-from isonet2.config.base import CommandConfig, param
+from isonet2.config.base import MAX_SUBTOMOS, CommandConfig, param
 
 
 def _as_float_list(value: Any) -> Any:
@@ -94,6 +94,14 @@ class PrepareStarConfig(CommandConfig):
     def _defocus_list(cls, value: Any) -> Any:
         return _as_float_list(value)
 
+    @field_validator("defocus")
+    @classmethod
+    def _underfocus(cls, value: list[float]) -> list[float]:
+        if any(defocus < 0 for defocus in value):
+            shown = ",".join(f"{defocus:g}" for defocus in value)
+            raise ValueError(f"must be >= 0 Å (underfocus positive; 0 = no CTF), got {shown}")
+        return value
+
     @field_validator("pixel_size")
     @classmethod
     def _positive_pixel(cls, value: float | str) -> float | str:
@@ -104,8 +112,10 @@ class PrepareStarConfig(CommandConfig):
     @field_validator("number_subtomos")
     @classmethod
     def _positive_count(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value < 1:
-            raise ValueError("number of subtomograms must be at least 1, or auto")
+        if isinstance(value, int) and not 1 <= value <= MAX_SUBTOMOS:
+            raise ValueError(
+                f"number of subtomograms must be between 1 and {MAX_SUBTOMOS:,}, or auto"
+            )
         return value
 
     @model_validator(mode="after")

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pydantic import model_validator
 
-from isonet2.config.base import TomoSelection, param
+from isonet2.config.base import MAX_SNRFALLOFF, TomoSelection, param
+
+# make_mask's --patch_size is a half-size in voxels binned 2x: 128 already spans 514 voxels
+# of the tomogram, far beyond any local density or texture
+MAX_PATCH_SIZE = 128
 
 
 class DeconvConfig(TomoSelection):
@@ -29,7 +33,10 @@ class DeconvConfig(TomoSelection):
         "rlnTomoName", "star column holding the tomograms to deconvolve", aliases=("inputcolumn",)
     )
     snrfalloff: float = param(
-        1.0, "how fast the assumed SNR falls with frequency; larger = smoother output", ge=0
+        1.0,
+        "how fast the assumed SNR falls with frequency; larger = smoother output",
+        ge=0,
+        le=MAX_SNRFALLOFF,
     )
     deconvstrength: float = param(
         1.0, "log10 of the SNR scale; larger = stronger low-frequency boost", ge=-5, le=5
@@ -80,10 +87,11 @@ class MakeMaskConfig(TomoSelection):
     )
     patch_size: int = param(
         4,
-        "local box half-size for the density and std filters",
+        "local box half-size for the density and std filters (4 suits most tomograms)",
         unit="px (binned)",
         aliases=("patchsize",),
         ge=1,
+        le=MAX_PATCH_SIZE,
     )
     density_percentage: float = param(
         50.0,

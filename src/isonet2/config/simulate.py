@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import field_validator, model_validator
 
-from isonet2.config.base import CommandConfig, param
+from isonet2.config.base import MAX_SEED, CommandConfig, param
 
 # the names of isonet2.simulate.PRESETS, spelled here so --help never imports torch
 # (tests/pipeline/test_simulate.py checks that the two lists agree)
@@ -71,7 +71,7 @@ class SimulateConfig(CommandConfig):
         "signal-to-noise ratio of each full-dose projection; None = the preset's value",
         gt=0,
     )
-    seed: int = param(0, "random seed; tomogram i uses seed + i", ge=0)
+    seed: int = param(0, "random seed; tomogram i uses seed + i", ge=0, le=MAX_SEED)
 
     @field_validator("shape", mode="before")
     @classmethod

@@ -7,8 +7,12 @@ from typing import Any, Literal
 from pydantic import field_validator, model_validator
 
 from isonet2.config.base import (
+    MAX_LOADER_WORKERS,
+    MAX_SEED,
+    MAX_SNRFALLOFF,
     CommandConfig,
     check_batch_size,
+    check_cpu_workers,
     check_multiple_of_16,
     param,
     parse_index_selection,
@@ -44,7 +48,11 @@ class TrainingConfig(CommandConfig):
         aliases=("gpu_id", "gpus"),
     )
     ncpus: int = param(
-        4, "data-loading worker processes per training process (per GPU)", aliases=("ncpu",), ge=0
+        4,
+        "data-loading worker processes per training process (per GPU)",
+        aliases=("ncpu",),
+        ge=0,
+        le=MAX_LOADER_WORKERS,
     )
     cpu_workers: int = param(
         1,
@@ -79,7 +87,10 @@ class TrainingConfig(CommandConfig):
     )
     learning_rate: float = param(3e-4, "AdamW learning rate at the start", gt=0)
     learning_rate_min: float = param(
-        3e-5, "learning rate at the end of the cosine schedule (= learning_rate: constant)", ge=0
+        3e-5,
+        "learning rate at the end of the cosine schedule (= learning_rate: constant; "
+        "learning_rate / 10 where only a learning_rate below 3e-5 is given)",
+        ge=0,
     )
     save_interval: int = param(
         10, "keep a numbered checkpoint (and a preview) every this many epochs", ge=1
@@ -124,8 +135,12 @@ class TrainingConfig(CommandConfig):
     do_phaseflip_input: bool = param(
         True, "phase-flip inputs on the fly in CTF-aware modes (unless isCTFflipped)"
     )
-    snrfalloff: float = param(0.0, "Wiener filter SNR fall-off (CTF_mode wiener)", ge=0)
-    deconvstrength: float = param(1.0, "Wiener filter strength, log10 SNR (CTF_mode wiener)")
+    snrfalloff: float = param(
+        0.0, "Wiener filter SNR fall-off (CTF_mode wiener)", ge=0, le=MAX_SNRFALLOFF
+    )
+    deconvstrength: float = param(
+        1.0, "Wiener filter strength, log10 SNR (CTF_mode wiener)", ge=-5, le=5
+    )
     highpassnyquist: float = param(
         0.02, "Wiener filter high-pass, fraction of Nyquist (CTF_mode wiener)", gt=0, le=1
     )
@@ -134,7 +149,12 @@ class TrainingConfig(CommandConfig):
     )
     prev_tomo_idx: str = param("1", 'star rows (rlnIndex) to preview, e.g. "1" or "1,3"')
     with_predict: bool = param(False, "predict every tomogram with the final model")
-    seed: int = param(0, "random seed of subtomogram centres, augmentation and initial weights")
+    seed: int = param(
+        0,
+        "random seed of subtomogram centres, augmentation and initial weights",
+        ge=0,
+        le=MAX_SEED,
+    )
     resume: bool = param(
         True,
         "continue an unfinished run found in output_dir (same settings); False starts over",
@@ -158,6 +178,25 @@ class TrainingConfig(CommandConfig):
     @classmethod
     def _positive_batch(cls, value: int | str) -> int | str:
         return check_batch_size(value)
+
+    @field_validator("cpu_workers")
+    @classmethod
+    def _workers_fit(cls, value: int) -> int:
+        return check_cpu_workers(value)
+
+    @model_validator(mode="after")
+    def _lr_falls(self) -> TrainingConfig:
+        if self.learning_rate_min > self.learning_rate and (
+            "learning_rate_min" not in self.model_fields_set
+        ):  # only --learning_rate given, below the default end: keep the default's ratio
+            self.__dict__["learning_rate_min"] = self.learning_rate / 10
+        if self.learning_rate_min > self.learning_rate:
+            raise ValueError(
+                f"--learning_rate_min ({self.learning_rate_min:g}) is above --learning_rate "
+                f"({self.learning_rate:g}), so the schedule would raise the rate; give a "
+                "smaller --learning_rate_min (equal keeps the rate constant)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _fsc_weight_needs_fsc_term(self) -> TrainingConfig:
@@ -230,7 +269,8 @@ class RefineConfig(TrainingConfig):
     )
     noise_start_iter: list[int] = param(
         [0],
-        "epochs (0-based) at which each noise_level starts",
+        "epochs (0-based) at which each noise_level starts: one per level, all different and "
+        "below --epochs",
         aliases=("noisestartiter", "noise_start_epoch"),
     )
     noise_mode: NoiseMode = param(
@@ -263,14 +303,28 @@ class RefineConfig(TrainingConfig):
 
     @model_validator(mode="after")
     def _schedule(self) -> RefineConfig:
-        if len(self.noise_level) != len(self.noise_start_iter):
-            if len(self.noise_start_iter) == 1 and self.noise_start_iter == [0]:
-                self.noise_start_iter = [0] * len(self.noise_level)
-            if len(self.noise_level) != len(self.noise_start_iter):
-                raise ValueError(
-                    f"--noise_level has {len(self.noise_level)} values but --noise_start_iter "
-                    f"{len(self.noise_start_iter)}; give one start epoch per level"
-                )
-        if any(level < 0 for level in self.noise_level):
+        """One start epoch per level, each a distinct epoch of the run: the schedule keeps
+        the last level started (train.schedule.noise_level_at), so two levels starting
+        together, or one starting after the last epoch, would never be used."""
+        levels, starts = self.noise_level, self.noise_start_iter
+        if any(level < 0 for level in levels):
             raise ValueError("--noise_level must be >= 0")
+        if len(levels) != len(starts):
+            raise ValueError(
+                f"--noise_level has {len(levels)} values but --noise_start_iter {len(starts)}; "
+                "give one start epoch per level, e.g. --noise_level 0.1,0.2 "
+                "--noise_start_iter 0,10"
+            )
+        if any(start < 0 for start in starts):
+            raise ValueError("--noise_start_iter: start epochs count from 0; give none below 0")
+        if len(set(starts)) != len(starts):
+            raise ValueError(
+                "--noise_start_iter gives two levels the same start epoch, so only one would be "
+                "used; give each level its own epoch"
+            )
+        if max(starts) >= self.epochs:
+            raise ValueError(
+                f"--noise_start_iter {max(starts)} is not below --epochs {self.epochs} (epochs "
+                "count from 0), so that level would never be used"
+            )
         return self
