@@ -206,3 +206,64 @@ def test_newer_format_asks_for_upgrade(tmp_path: Path) -> None:
 def test_missing_keys_reported() -> None:
     with pytest.raises(InputError, match="damaged isonet2 checkpoint: missing arch, epoch"):
         migrate({key: None for key in REQUIRED_KEYS - {"arch", "epoch"}} | {"format_version": 1})
+
+
+def _saved_with(path: Path, **changes: Any) -> None:
+    """A good checkpoint at `path`, then fields replaced behind save_checkpoint's back."""
+    save_checkpoint(path, **_fields(_linear()))
+    ckpt = torch.load(path, weights_only=True)
+    ckpt.update(changes)
+    torch.save(ckpt, path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "wrong"),
+    [
+        ({"cube_size": 0}, "cube_size is 0, not a positive multiple of 16"),
+        ({"cube_size": 17}, "cube_size is 17, not a positive multiple of 16"),
+        ({"cube_size": -32}, "cube_size is -32"),
+        ({"cube_size": "abc"}, "cube_size is 'abc'"),
+        ({"cube_size": 96.0}, "cube_size is 96.0"),
+        ({"cube_size": True}, "cube_size is True"),
+        ({"physics": None}, "physics is a NoneType, not a dict"),
+        ({"arch_kwargs": [16, 32]}, "arch_kwargs is a list, not a dict"),
+        ({"normalisation": "central"}, "normalisation is a str, not a dict"),
+        ({"arch": None}, "arch is None, not a name"),
+        ({"epoch": "7"}, "epoch is '7', not a count"),
+        ({"metrics": [0.1]}, "metrics is a list, not a dict or None"),
+        ({"model_state": None}, "model_state is not a dict of named tensors"),
+        ({"model_state": {"weight": [1.0]}}, "model_state is not a dict of named tensors"),
+        ({"training_state": {"weight": 1.0}}, "training_state is not a dict of named tensors"),
+    ],
+)
+def test_fields_of_the_wrong_type_refused(
+    tmp_path: Path, changes: dict[str, Any], wrong: str
+) -> None:
+    path = tmp_path / "net.pt"
+    _saved_with(path, **changes)
+    with pytest.raises(InputError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert message.startswith(f"{path} is a damaged isonet2 checkpoint: {wrong}")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("field", ["model_state", "training_state"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_weights_that_are_not_finite_refused(tmp_path: Path, field: str, bad: float) -> None:
+    state = _linear().state_dict()
+    state["bias"][1] = bad
+    path = tmp_path / "diverged.pt"
+    save_checkpoint(path, **_fields(_linear(), **{field: state}))
+    with pytest.raises(InputError) as info:
+        load_checkpoint(path)
+    assert str(info.value) == (
+        f"{path}: the network weights hold NaN or infinite values (tensor bias); the training "
+        "diverged — use an earlier checkpoint"
+    )
+
+
+def test_integer_buffers_and_empty_optional_states_load(tmp_path: Path) -> None:
+    state = {**_linear().state_dict(), "bn.num_batches_tracked": torch.tensor(3)}
+    save_checkpoint(tmp_path / "net.pt", **_fields(_linear(), model_state=state))
+    assert load_checkpoint(tmp_path / "net.pt")["model_state"]["bn.num_batches_tracked"] == 3

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import struct
 from pathlib import Path
 
 import mrcfile
@@ -89,3 +92,82 @@ def test_chunked_sums_equal_whole_float64_sums() -> None:
     wide = block.astype(np.float64)
     assert total == pytest.approx(wide.sum(), rel=1e-12)
     assert squares == pytest.approx(np.square(wide).sum(), rel=1e-12)
+
+
+def _with_header_int(source: Path, target: Path, word: int, value: int) -> None:
+    """Copy `source` to `target` with the header's 4-byte word number `word` set to `value`."""
+    data = bytearray(source.read_bytes())
+    data[4 * word : 4 * word + 4] = struct.pack("<i", value)
+    target.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(("word", "value"), [(0, -5), (1, 0), (2, -1)])
+def test_header_dimensions_below_one_refused(tmp_path: Path, word: int, value: int) -> None:
+    good = tmp_path / "good.mrc"
+    write_volume(good, np.zeros((4, 4, 4), np.float32))
+    bad = tmp_path / "bad.mrc"
+    _with_header_int(good, bad, word, value)  # words 0, 1, 2: nx, ny, nz
+    with pytest.raises(InputError, match=r"bad\.mrc: header dimensions .* are invalid") as info:
+        open_volume(bad)
+    assert f"={value}" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("mode", [3, 4])
+def test_complex_modes_refused(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "fft.mrc"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(np.zeros((4, 4, 4), np.complex64))
+    _with_header_int(path, path, 3, mode)  # word 3: mode (mode 3 data are half as long)
+    with pytest.raises(InputError, match=rf"fft\.mrc: MRC mode {mode} holds complex numbers"):
+        read_info(path)
+
+
+def _fallocate_failing(code: int) -> object:
+    def fallocate(fd: int, offset: int, length: int) -> None:
+        raise OSError(code, os.strerror(code))
+
+    return fallocate
+
+
+def test_new_volume_on_a_full_disk_is_an_input_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "out.mrc"
+    write_volume(path, np.ones((2, 4, 4), np.float32))
+    monkeypatch.setattr(os, "posix_fallocate", _fallocate_failing(errno.ENOSPC))
+    entered = False
+    with pytest.raises(InputError) as info, new_volume(path, (4, 500, 500)):
+        entered = True
+    assert not entered  # refused before the caller writes through the map (SIGBUS)
+    assert str(info.value) == (
+        f"{tmp_path}: no space left for out.mrc (4.0 MB); free space or choose another "
+        "output folder"
+    )
+    np.testing.assert_array_equal(read_volume(path), 1.0)  # the earlier file survives
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mrc"]  # and no temp file
+
+
+def test_new_volume_writes_where_reserving_is_unsupported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "posix_fallocate", _fallocate_failing(errno.EOPNOTSUPP))
+    with new_volume(tmp_path / "out.mrc", (2, 4, 4)) as out:
+        out[:] = 5.0
+    np.testing.assert_array_equal(read_volume(tmp_path / "out.mrc"), 5.0)
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="no posix_fallocate")
+def test_new_volume_reserves_the_whole_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real = os.posix_fallocate
+
+    def spy(fd: int, offset: int, length: int) -> None:
+        calls.append(length)
+        real(fd, offset, length)
+
+    monkeypatch.setattr(os, "posix_fallocate", spy)
+    with new_volume(tmp_path / "out.mrc", (3, 5, 7)) as out:
+        out[:] = 1.0
+    assert calls == [1024 + 3 * 5 * 7 * 4] == [(tmp_path / "out.mrc").stat().st_size]

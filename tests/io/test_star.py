@@ -170,3 +170,107 @@ def test_select_by_index() -> None:
     assert [r.index for r in table.select([1, 3])] == [1, 3]
     with pytest.raises(InputError, match="no star row has rlnIndex 9"):
         table.select([9])
+
+
+HEAD = "data_\nloop_\n_rlnIndex #1\n_rlnPixelSize #2\n"
+
+
+@pytest.mark.parametrize(
+    ("label", "cell"),
+    [
+        ("rlnPixelSize", "inf"),
+        ("rlnSphericalAberration", "inf"),
+        ("rlnSphericalAberration", "-Infinity"),
+        ("rlnDefocus", "inf"),
+        ("rlnVoltage", "inf"),
+        ("rlnTiltMin", "nan"),
+        ("rlnTiltMax", "NaN"),
+        ("rlnAmplitudeContrast", "nan"),
+        ("rlnDefocus", "-nan"),
+        ("rlnNumberSubtomo", "nan"),
+        ("rlnNumberSubtomo", "inf"),
+    ],
+)
+def test_non_finite_numbers_refused(tmp_path: Path, label: str, cell: str) -> None:
+    path = tmp_path / "bad.star"
+    if label == "rlnPixelSize":
+        path.write_text(f"{HEAD}1 10\n2 {cell}\n")
+    else:
+        path.write_text(f"{HEAD}_{label} #3\n1 10 1\n2 10 {cell}\n")
+    message = rf"bad\.star: row 2, column {label}: '{cell}' is not a finite number"
+    with pytest.raises(InputError, match=message) as info:
+        read_star(path)
+    assert "\n" not in str(info.value)
+
+
+def test_nan_in_a_path_column_is_still_empty(tmp_path: Path) -> None:
+    path = tmp_path / "t.star"
+    path.write_text(f"{HEAD}_rlnMaskName #3\n1 10 nan\n")
+    assert read_star(path).rows[0].mask_path is None
+
+
+@pytest.mark.parametrize(
+    ("label", "cell", "message"),
+    [
+        ("rlnSphericalAberration", "1e308", r"1e\+308 must be >= 0 and <= 100 \(mm\)"),
+        ("rlnSphericalAberration", "101", r"101 must be >= 0 and <= 100"),
+        ("rlnVoltage", "1e6", r"1e\+06 must be positive and <= 3000 \(kV\)"),
+        ("rlnDefocus", "2e6", r"2e\+06 must be >= 0 and <= 1e\+06 \(Å"),
+        ("rlnPixelSize", "5000", r"5000 must be positive and <= 1000 \(Å\)"),
+        (
+            "rlnNumberSubtomo",
+            "99999999999999999999",
+            r"100000000000000000000 must be at most 1,000,000 subtomograms per tomogram",
+        ),
+        ("rlnNumberSubtomo", "1000001", r"1000001 must be at most 1,000,000"),
+    ],
+)
+def test_values_no_microscope_gives_refused(
+    tmp_path: Path, label: str, cell: str, message: str
+) -> None:
+    path = tmp_path / "bad.star"
+    columns, cells = ("", "") if label == "rlnPixelSize" else (f"_{label}\n", "10 ")
+    path.write_text(f"data_\nloop_\n_rlnPixelSize\n{columns}{cells}{cell}\n")
+    with pytest.raises(InputError, match=rf"row 1, column {label}: {message}"):
+        read_star(path)
+
+
+def test_largest_sane_values_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "t.star"
+    path.write_text(
+        "data_\nloop_\n_rlnPixelSize\n_rlnDefocus\n_rlnVoltage\n_rlnSphericalAberration\n"
+        "_rlnNumberSubtomo\n1000 1e6 3000 100 1000000\n"
+    )
+    row = read_star(path).rows[0]
+    assert (row.pixel_size_angstrom, row.cs_mm, row.number_subtomos) == (1000, 100, 1_000_000)
+
+
+def test_column_listed_twice_refused(tmp_path: Path) -> None:
+    lines = REFERENCE.strip().splitlines()
+    lines.insert(lines.index("_rlnTiltMax #14"), "_rlnTiltMin #14")
+    lines = [line.replace("_rlnTiltMax #14", "_rlnTiltMax #15") for line in lines]
+    path = tmp_path / "dup.star"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as info:
+        read_star(path)
+    assert str(info.value) == f"{path}: column rlnTiltMin appears twice (#13 and #14); remove one"
+
+
+@pytest.mark.parametrize(
+    ("half1", "half2"),
+    [("EVN/a.mrc", "EVN/a.mrc"), ("EVN/a.mrc", "EVN/./a.mrc"), ("./x/../EVN/a.mrc", "EVN/a.mrc")],
+)
+def test_identical_halves_refused(tmp_path: Path, half1: str, half2: str) -> None:
+    path = tmp_path / "t.star"
+    path.write_text(
+        "data_\nloop_\n_rlnPixelSize\n_rlnTomoReconstructedTomogramHalf1\n"
+        f"_rlnTomoReconstructedTomogramHalf2\n10 EVN/b.mrc ODD/b.mrc\n10 {half1} {half2}\n"
+    )
+    with pytest.raises(InputError) as info:
+        read_star(path)
+    message = str(info.value)
+    assert message.startswith(
+        f"{path}: row 2, columns rlnTomoReconstructedTomogramHalf1 and "
+        "rlnTomoReconstructedTomogramHalf2: both name"
+    )
+    assert "two different tomograms" in message and "\n" not in message

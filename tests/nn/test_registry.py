@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -16,6 +17,7 @@ from isonet2.nn.registry import (
     available_architectures,
     build_model,
     check_cube_size,
+    load_weights,
     model_from_checkpoint,
 )
 from isonet2.nn.unet import UNet3d
@@ -145,3 +147,66 @@ def test_checkpoint_with_unknown_arch(tmp_path: Path) -> None:
     ckpt["arch"] = "swin-tiny"
     with pytest.raises(InputError, match="unknown arch 'swin-tiny'"):
         model_from_checkpoint(ckpt)
+
+
+def _tiny_checkpoint(tmp_path: Path) -> dict[str, Any]:
+    path = tmp_path / "net.pt"
+    _save_tiny(path, _trained_tiny())
+    return load_checkpoint(path)
+
+
+def _drop_head_weight(ckpt: dict[str, Any]) -> None:
+    del ckpt["model_state"]["head.weight"]
+
+
+def _wrong_shape(ckpt: dict[str, Any]) -> None:
+    ckpt["model_state"]["head.weight"] = torch.zeros(1, 2, 1, 1, 1)
+
+
+def _extra_weight(ckpt: dict[str, Any]) -> None:
+    ckpt["model_state"]["extra.weight"] = torch.zeros(1)
+
+
+def _unknown_kwarg(ckpt: dict[str, Any]) -> None:
+    ckpt["arch_kwargs"]["width"] = 3
+
+
+def _channels_of_text(ckpt: dict[str, Any]) -> None:
+    ckpt["arch_kwargs"]["channels"] = "abc"
+
+
+def _other_channels(ckpt: dict[str, Any]) -> None:
+    ckpt["arch_kwargs"]["channels"] = [8, 8, 8, 8, 8]
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (_drop_head_weight, 'Missing key(s) in state_dict: "head.weight"'),
+        (_wrong_shape, "size mismatch for head.weight"),
+        (_extra_weight, 'Unexpected key(s) in state_dict: "extra.weight"'),
+        (_unknown_kwarg, "unexpected keyword argument 'width'"),
+        (_channels_of_text, "invalid literal for int()"),
+        (_other_channels, "size mismatch"),
+    ],
+)
+def test_checkpoint_that_does_not_fit_is_an_input_error(
+    tmp_path: Path, damage: Any, reason: str
+) -> None:
+    ckpt = _tiny_checkpoint(tmp_path)
+    damage(ckpt)
+    with pytest.raises(InputError) as info:
+        model_from_checkpoint(ckpt)
+    message = str(info.value)
+    assert message.startswith("checkpoint does not fit architecture unet-small: ")
+    assert reason in message and "\n" not in message and len(message) < 400
+    with pytest.raises(InputError, match=r"^net\.pt: checkpoint does not fit architecture"):
+        model_from_checkpoint(ckpt, source="net.pt")
+
+
+def test_load_weights_names_the_source(tmp_path: Path) -> None:
+    ckpt = _tiny_checkpoint(tmp_path)
+    model = build_model("unet-small")  # the default channels, not the tiny ones saved
+    with pytest.raises(InputError, match=r"^old\.pt: .* unet-small: .*size mismatch") as info:
+        load_weights(model, ckpt["model_state"], "unet-small", source="old.pt")
+    assert "\n" not in str(info.value)

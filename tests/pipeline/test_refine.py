@@ -353,3 +353,28 @@ def test_a_file_in_the_way_of_the_output_folder_is_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "afile" in err[0] and "a file is in the way" in err[0], err
     assert Path("afile").read_text() == "my notes"
+
+
+def test_damaged_checkpoints_to_resume_or_start_from_are_one_line(
+    train_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Weights that do not fit the network were a load_state_dict traceback; a latest
+    checkpoint cut short (a disk that filled) did not say how to start afresh."""
+    line = f"isonet.py refine tomograms.star -o r {FAST} --with_preview False"
+    assert isonet(line) == 0
+    latest = Path("r/network_isonet2-n2n_unet-small_32_full.pt")
+    ckpt = torch.load(latest, weights_only=True)
+    ckpt["model_state"].pop("head.weight")
+    torch.save(ckpt, "bad.pt")
+    latest.write_bytes(latest.read_bytes()[:1000])
+    capsys.readouterr()
+    assert isonet(f"isonet.py refine tomograms.star -o s {FAST} --pretrained_model bad.pt") == 1
+    assert isonet(line) == 1
+    errors = [text for text in capsys.readouterr().err.splitlines() if "error" in text]
+    assert len(errors) == 2, errors
+    assert "error: bad.pt: checkpoint does not fit architecture unet-small: " in errors[0]
+    assert "head.weight" in errors[0]
+    assert errors[1].startswith(f"isonet.py refine: error: {latest}")
+    assert errors[1].endswith(
+        "to train afresh instead of resuming, delete it or give --resume False"
+    )

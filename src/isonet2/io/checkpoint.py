@@ -20,6 +20,10 @@ arch_kwargs, cube_size, method, physics, normalisation, config, epoch, model_sta
 (unwrapped: no DDP `module.` or torch.compile `_orig_mod.` prefixes), optimizer_state,
 scheduler_state, scaler_state, metrics (the last four may be None). Optional: training_state,
 the raw weights training continues from when model_state holds their moving average.
+
+Loading refuses (InputError naming the file) a checkpoint whose fields have the wrong types
+(cube_size a positive multiple of 16; arch_kwargs, physics, normalisation and config dicts;
+model_state a dict of tensors) or whose weights hold NaN or infinite values.
 """
 
 import datetime
@@ -47,6 +51,10 @@ REQUIRED_KEYS = frozenset(
         "optimizer_state", "scheduler_state", "scaler_state", "metrics",
     }
 )  # fmt: skip
+CUBE_MULTIPLE = 16  # every architecture halves the cube four times
+_DICT_FIELDS = ("arch_kwargs", "physics", "normalisation", "config")
+_OPTIONAL_DICT_FIELDS = ("optimizer_state", "scheduler_state", "scaler_state", "metrics")
+_WEIGHT_FIELDS = ("model_state", "training_state")
 _PLAIN_LEAVES = (str, int, float, bool, type(None))
 _PLAIN_CONTAINERS = (dict, OrderedDict, list, tuple)
 
@@ -154,8 +162,8 @@ def migrate(ckpt: dict[str, Any], source: str = "checkpoint") -> dict[str, Any]:
         source: how to name the checkpoint in error messages (its path).
 
     Raises:
-        InputError: no format_version, a version newer than this isonet2 reads, or keys
-            missing.
+        InputError: no format_version, a version newer than this isonet2 reads, keys
+            missing, fields of the wrong type, or weights that are not finite.
     """
     version = ckpt.get("format_version")
     if type(version) is not int or version < 1:
@@ -170,7 +178,55 @@ def migrate(ckpt: dict[str, Any], source: str = "checkpoint") -> dict[str, Any]:
         raise InputError(
             f"{source} is a damaged isonet2 checkpoint: missing {', '.join(sorted(missing))}"
         )
+    _check_fields(ckpt, source)
+    _check_finite_weights(ckpt, source)
     return ckpt
+
+
+def _check_fields(ckpt: dict[str, Any], source: str) -> None:
+    """InputError naming the first field whose type no isonet2 ever saved there."""
+    wrong = _wrong_field(ckpt)
+    if wrong:
+        raise InputError(f"{source} is a damaged isonet2 checkpoint: {wrong}; use another one")
+
+
+def _wrong_field(ckpt: dict[str, Any]) -> str | None:
+    """What is wrong with the first badly typed field, or None when every field is fine."""
+    for key in ("arch", "method"):
+        if not isinstance(ckpt[key], str):
+            return f"{key} is {ckpt[key]!r}, not a name"
+    cube = ckpt["cube_size"]
+    if type(cube) is not int or cube < 1 or cube % CUBE_MULTIPLE:
+        return f"cube_size is {cube!r}, not a positive multiple of {CUBE_MULTIPLE}"
+    if type(ckpt["epoch"]) is not int or ckpt["epoch"] < 0:
+        return f"epoch is {ckpt['epoch']!r}, not a count"
+    for key in _DICT_FIELDS:
+        if not isinstance(ckpt[key], dict):
+            return f"{key} is a {type(ckpt[key]).__name__}, not a dict"
+    for key in _OPTIONAL_DICT_FIELDS:
+        if ckpt[key] is not None and not isinstance(ckpt[key], dict):
+            return f"{key} is a {type(ckpt[key]).__name__}, not a dict or None"
+    for key in _WEIGHT_FIELDS:
+        state = ckpt.get(key)
+        if key == "training_state" and state is None:
+            continue
+        if not isinstance(state, dict) or not all(
+            isinstance(name, str) and isinstance(value, torch.Tensor)
+            for name, value in state.items()
+        ):
+            return f"{key} is not a dict of named tensors"
+    return None
+
+
+def _check_finite_weights(ckpt: dict[str, Any], source: str) -> None:
+    """InputError naming the first weight tensor that holds NaN or inf."""
+    for key in _WEIGHT_FIELDS:
+        for name, tensor in (ckpt.get(key) or {}).items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise InputError(
+                    f"{source}: the network weights hold NaN or infinite values (tensor {name}); "
+                    "the training diverged — use an earlier checkpoint"
+                )
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -7,15 +7,19 @@ Example:
     with new_volume("big.mrc", (400, 1024, 1024), voxel_size_angstrom=10.0) as out:
         out[0:10] = ...                            # appears as big.mrc only when the block ends
 
-A missing, truncated, corrupt or non-MRC file raises InputError naming the file.
+A missing, truncated, corrupt or non-MRC file, a header with a dimension below 1, or complex
+data (modes 3 and 4) raises InputError naming the file. A new volume reserves its whole size on
+disk when it is made, so a full disk is an InputError then rather than a crash (SIGBUS) while
+writing through the memory map.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +33,9 @@ from isonet2.io.pages import release_pages
 
 MRC_SUFFIXES = (".mrc", ".rec", ".map")
 _HEADER_BYTES = 1024
+_COMPLEX_MODES = (3, 4)  # complex int16 and complex float32: Fourier transforms, not volumes
+# errors of posix_fallocate that mean "this filesystem cannot reserve": write without reserving
+_CANNOT_RESERVE = {errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.ENOSYS}
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,7 @@ def read_info(path: str | os.PathLike[str]) -> VolumeInfo:
             warnings.simplefilter("ignore")
             with mrcfile.open(file, mode="r", header_only=True, permissive=False) as mrc:
                 header = mrc.header
+                _check_header(file, header)
                 extended = int(header.nsymbt)
                 dtype = data_dtype_from_header(header)
                 shape = data_shape_from_header(header)
@@ -85,6 +93,22 @@ def read_info(path: str | os.PathLike[str]) -> VolumeInfo:
         origin_angstrom=(float(origin.x), float(origin.y), float(origin.z)),
         data_offset=offset,
     )
+
+
+def _check_header(file: Path, header: np.recarray) -> None:
+    """InputError for a header whose dimensions or mode no volume can have."""
+    sizes = (int(header.nx), int(header.ny), int(header.nz))
+    if min(sizes) < 1:
+        raise InputError(
+            f"{file}: header dimensions nx={sizes[0]}, ny={sizes[1]}, nz={sizes[2]} are invalid; "
+            "each must be at least 1, so the header is damaged: copy or reconstruct the file again"
+        )
+    mode = int(header.mode)
+    if mode in _COMPLEX_MODES:
+        raise InputError(
+            f"{file}: MRC mode {mode} holds complex numbers, not a tomogram; give the real-space "
+            "reconstruction (mode 0, 1, 2, 6 or 12)"
+        )
 
 
 def open_volume(path: str | os.PathLike[str]) -> np.ndarray:
@@ -128,6 +152,10 @@ def write_volume(
             mrc.set_data(np.ascontiguousarray(data))
             _set_header(mrc, voxel_size_angstrom, origin_angstrom)
         publish(temp, target)
+    except OSError as error:
+        temp.unlink(missing_ok=True)
+        _raise_if_full(error, target, _HEADER_BYTES + np.asarray(data).nbytes)
+        raise
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -145,12 +173,14 @@ def new_volume(
     """A writable memory-mapped volume that becomes `path` only if the block ends without error.
 
     Host memory stays bounded by what the caller touches; a failure (disk full, Ctrl-C)
-    leaves any earlier file at `path` untouched and no temp file behind.
+    leaves any earlier file at `path` untouched and no temp file behind. The file's whole size
+    is reserved on disk before the block runs, so a disk without room for it raises InputError
+    here instead of killing the process (SIGBUS) while the block writes.
     """
     target = Path(path)
     temp = temp_beside(target, ".mrc.tmp")
     try:
-        with mrcfile.new_mmap(temp, shape=shape, mrc_mode=_mode(dtype), overwrite=True) as mrc:
+        with _new_reserved_mmap(temp, target, shape, dtype) as mrc:
             _set_header(mrc, voxel_size_angstrom, origin_angstrom)
             yield mrc.data
             _set_stats_in_slabs(mrc)
@@ -158,6 +188,63 @@ def new_volume(
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def _new_reserved_mmap(
+    temp: Path, target: Path, shape: tuple[int, int, int], dtype: type | np.dtype
+) -> mrcfile.mrcmemmap.MrcMemmap:
+    """mrcfile.new_mmap at `temp` with every byte of the file allocated on disk now.
+
+    Stores through a memory map into a sparse file need disk blocks when they happen, and a
+    full disk then kills the process with SIGBUS; posix_fallocate asks for them up front.
+    """
+    size = _HEADER_BYTES + int(np.prod(shape)) * np.dtype(dtype).itemsize
+    try:
+        mrc = mrcfile.new_mmap(temp, shape=shape, mrc_mode=_mode(dtype), overwrite=True)
+    except OSError as error:
+        _raise_if_full(error, target, size)
+        raise
+    try:
+        _reserve(temp, target, size)
+    except BaseException:
+        with suppress(OSError):  # closing writes the header, which may fail on a full disk
+            mrc.close()
+        raise
+    return mrc
+
+
+def _reserve(temp: Path, target: Path, size: int) -> None:
+    """Allocate `size` bytes of `temp` on disk; silently nothing where that is not supported."""
+    if not hasattr(os, "posix_fallocate"):  # macOS, Windows
+        return
+    handle = os.open(temp, os.O_RDWR)
+    try:
+        os.posix_fallocate(handle, 0, size)
+    except OSError as error:
+        if error.errno in _CANNOT_RESERVE:
+            return
+        _raise_if_full(error, target, size)
+        raise
+    finally:
+        os.close(handle)
+
+
+def _raise_if_full(error: OSError, target: Path, size: int) -> None:
+    """InputError naming the folder when `error` says the disk (or the quota) is full."""
+    if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return
+    reason = "no space left" if error.errno == errno.ENOSPC else "disk quota exceeded"
+    raise InputError(
+        f"{target.parent}: {reason} for {target.name} ({_human_size(size)}); free space or "
+        "choose another output folder"
+    ) from None
+
+
+def _human_size(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
 
 
 def _set_stats_in_slabs(mrc: mrcfile.mrcfile.MrcFile, slab: int = 16) -> None:

@@ -7,8 +7,12 @@ Example:
     write_star(table, "tomograms.star")        # atomic: temp file + rename
 
 Files written by other IsoNet2 tools load unchanged: one (possibly anonymous) `data_` block
-with a `loop_`, empty cells as `<NA>`, `None`, `nan` or `""`. We always write `None`.
-Columns we do not know are kept, in their order, and written back.
+with a `loop_`, empty cells as `<NA>`, `None` or `""` (and `nan` in path columns). We always
+write `None`. Columns we do not know are kept, in their order, and written back.
+
+Refused with an InputError naming the file, row and column: a column listed twice, a number
+that is not finite (`nan`, `inf`) or beyond what any microscope gives, and a row whose two
+half tomograms are the same file.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from isonet2.config.base import MAX_SUBTOMOS
 from isonet2.errors import InputError
 from isonet2.io.atomic import publish, temp_beside
 
-_EMPTY = {"<na>", "none", "nan", "", "null", "n/a"}
+_EMPTY = {"<na>", "none", "", "null", "n/a"}
+_EMPTY_PATH = _EMPTY | {"nan"}  # pandas may write a missing path as nan; a nan number is an error
 
 
 @dataclass
@@ -90,6 +96,7 @@ PATH_COLUMNS = [label for label, (_, kind) in COLUMNS.items() if kind is str]
 TOMOGRAM_COLUMN = "rlnTomoName"
 DECONV_COLUMN = "rlnDeconvTomoName"
 HALF1_COLUMN = "rlnTomoReconstructedTomogramHalf1"
+HALF2_COLUMN = "rlnTomoReconstructedTomogramHalf2"
 CORRECTED_COLUMN = "rlnCorrectedTomoName"
 DENOISED_COLUMN = "rlnDenoisedTomoName"
 MASK_COLUMN = "rlnMaskName"
@@ -133,22 +140,24 @@ class StarTable:
 
 
 def _parse_value(text: str, kind: type, where: str) -> Any:
-    if text.strip().lower() in _EMPTY:
+    if text.strip().lower() in (_EMPTY_PATH if kind is str else _EMPTY):
         return None
+    if kind is str:
+        return text
     try:
-        if kind is int:
-            number = float(text)
-            if not number.is_integer():
-                raise ValueError
-            return int(number)
-        if kind is float:
-            value = float(text)
-            if math.isnan(value):
-                return None
-            return value
+        number = float(text)
     except ValueError:
         raise InputError(f"{where}: '{text}' is not a {kind.__name__}") from None
-    return text
+    if not math.isfinite(number):
+        raise InputError(
+            f"{where}: '{text}' is not a finite number; write the value, or None to leave the "
+            "cell empty"
+        )
+    if kind is int:
+        if not number.is_integer():
+            raise InputError(f"{where}: '{text}' is not a int")
+        return int(number)
+    return number
 
 
 def _tokenise(line: str, where: str) -> list[str]:
@@ -193,7 +202,13 @@ def read_star_cells(path: str | os.PathLike[str]) -> StarCells:
         elif line == "loop_":
             in_loop = True
         elif line.startswith("_"):
-            labels.append(line.split()[0][1:])
+            label = line.split()[0][1:]
+            if label in labels:
+                raise InputError(
+                    f"{star_path}: column {label} appears twice (#{labels.index(label) + 1} and "
+                    f"#{len(labels) + 1}); remove one"
+                )
+            labels.append(label)
         elif in_loop and labels:
             cells = _tokenise(line, f"{star_path}:{number}")
             if len(cells) != len(labels):
@@ -239,34 +254,75 @@ def table_from_cells(cells: StarCells, source: str) -> StarTable:
             raise InputError(f"{source}: row {row_number}, column rlnPixelSize is empty")
         row = TomogramRow(**values, extra=extra)
         _check_physics(row, f"{source}: row {row_number}")
+        _check_halves(row, f"{source}: row {row_number}")
         rows.append(row)
     extra_labels = [label for label in labels if label not in COLUMNS]
     return StarTable(rows=rows, extra_labels=extra_labels, block_name=cells.block_name)
 
 
+# Upper bounds no real microscope or tomogram reaches (the largest voltages are a few MV, Cs
+# tens of mm, defocus tens of µm, binned pixels tens of Å); beyond them a value is a typo,
+# and the CTF would overflow or underflow instead of saying which cell is wrong.
+MAX_PIXEL_SIZE_ANGSTROM = 1000.0
+MAX_DEFOCUS_ANGSTROM = 1e6  # 100 µm
+MAX_VOLTAGE_KV = 3000.0
+MAX_CS_MM = 100.0
+
+
 def _check_physics(row: TomogramRow, where: str) -> None:
     """InputError naming `where` and the column when a row's acquisition values are impossible
-    (each would otherwise fail later, deep in a filter, without saying which row)."""
+    (each would otherwise fail later, deep in a filter, without saying which row). NaN fails
+    every comparison below, so it is refused too."""
     checks = [
-        ("rlnPixelSize", row.pixel_size_angstrom > 0, "must be positive (Å)"),
+        (
+            "rlnPixelSize",
+            0 < row.pixel_size_angstrom <= MAX_PIXEL_SIZE_ANGSTROM,
+            f"must be positive and <= {MAX_PIXEL_SIZE_ANGSTROM:g} (Å)",
+        ),
         (
             "rlnDefocus",
-            row.defocus_angstrom >= 0,
-            "must be >= 0 (Å, underfocus positive, 0 = no CTF)",
+            0 <= row.defocus_angstrom <= MAX_DEFOCUS_ANGSTROM,
+            f"must be >= 0 and <= {MAX_DEFOCUS_ANGSTROM:g} (Å, underfocus positive, 0 = no CTF)",
         ),
-        ("rlnVoltage", row.voltage_kv > 0, "must be positive (kV)"),
-        ("rlnSphericalAberration", row.cs_mm >= 0, "must be >= 0 (mm)"),
+        (
+            "rlnVoltage",
+            0 < row.voltage_kv <= MAX_VOLTAGE_KV,
+            f"must be positive and <= {MAX_VOLTAGE_KV:g} (kV)",
+        ),
+        (
+            "rlnSphericalAberration",
+            0 <= row.cs_mm <= MAX_CS_MM,
+            f"must be >= 0 and <= {MAX_CS_MM:g} (mm)",
+        ),
         ("rlnAmplitudeContrast", 0 <= row.amplitude_contrast <= 1, "must lie in [0, 1]"),
+        (
+            "rlnNumberSubtomo",
+            row.number_subtomos <= MAX_SUBTOMOS,
+            f"must be at most {MAX_SUBTOMOS:,} subtomograms per tomogram",
+        ),
     ]
     for label, valid, need in checks:
         if not valid:
             value = getattr(row, COLUMNS[label][0])
-            raise InputError(f"{where}, column {label}: {value:g} {need}; fix the star file")
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
+            raise InputError(f"{where}, column {label}: {shown} {need}; fix the star file")
     if not -90 <= row.tilt_min_deg <= row.tilt_max_deg <= 90:
         raise InputError(
             f"{where}, columns rlnTiltMin and rlnTiltMax: {row.tilt_min_deg:g}.."
             f"{row.tilt_max_deg:g} is not a tilt range; need -90 <= rlnTiltMin <= rlnTiltMax "
             "<= 90 (degrees)"
+        )
+
+
+def _check_halves(row: TomogramRow, where: str) -> None:
+    """InputError when the even and odd halves are one file: noise2noise on them learns nothing."""
+    if row.half1_path is None or row.half2_path is None:
+        return
+    if os.path.normpath(row.half1_path) == os.path.normpath(row.half2_path):
+        raise InputError(
+            f"{where}, columns {HALF1_COLUMN} and {HALF2_COLUMN}: both name "
+            f"{row.half1_path}; the halves must be two different tomograms (from the even and "
+            "the odd frames or tilts)"
         )
 
 

@@ -8,7 +8,8 @@ Example:
     kwargs = architecture_kwargs("unet-medium")  # what a checkpoint stores beside the weights
 
 A checkpoint stores the arch name and the full kwargs, so `model_from_checkpoint` rebuilds
-the exact network even if the defaults below change later.
+the exact network even if the defaults below change later. Kwargs the constructor refuses, or
+weights that do not fit the network (a missing key, a wrong shape), are an InputError.
 """
 
 import copy
@@ -74,16 +75,46 @@ def check_cube_size(arch: str, cube_size: int) -> None:
         )
 
 
-def model_from_checkpoint(ckpt: Mapping[str, Any]) -> nn.Module:
+def model_from_checkpoint(ckpt: Mapping[str, Any], source: str | None = None) -> nn.Module:
     """Rebuild the network a checkpoint describes and load its weights (left in train mode).
 
     Args:
         ckpt: a dict from `isonet2.io.checkpoint.load_checkpoint` (keys used: "arch",
             "arch_kwargs", "model_state").
+        source: the checkpoint's path, named at the start of error messages.
+
+    Raises:
+        InputError: an unknown arch, kwargs its constructor refuses, or weights that do not
+            fit the network.
     """
-    constructor, _ = _lookup(ckpt["arch"])
-    model = constructor(**ckpt["arch_kwargs"])
-    state: Mapping[str, torch.Tensor] = ckpt["model_state"]
-    model.load_state_dict(state)
-    logger.debug("rebuilt %s from checkpoint (epoch %s)", ckpt["arch"], ckpt.get("epoch"))
+    arch = ckpt["arch"]
+    constructor, _ = _lookup(arch)
+    try:
+        model = constructor(**ckpt["arch_kwargs"])
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise _misfit(arch, error, source) from None
+    load_weights(model, ckpt["model_state"], arch, source)
+    logger.debug("rebuilt %s from checkpoint (epoch %s)", arch, ckpt.get("epoch"))
     return model
+
+
+def load_weights(
+    model: nn.Module, state: Mapping[str, torch.Tensor], arch: str, source: str | None = None
+) -> None:
+    """`model.load_state_dict(state)`, strict; weights that do not fit are an InputError.
+
+    `arch` names the network and `source` (the checkpoint's path) starts the message.
+    """
+    try:
+        model.load_state_dict(state)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise _misfit(arch, error, source) from None
+
+
+def _misfit(arch: str, error: Exception, source: str | None) -> InputError:
+    """One line: which checkpoint does not fit which architecture, and torch's reason."""
+    reason = " ".join(str(error).split()) or type(error).__name__
+    if len(reason) > 300:
+        reason = reason[:297] + "..."
+    prefix = f"{source}: " if source else ""
+    return InputError(f"{prefix}checkpoint does not fit architecture {arch}: {reason}")

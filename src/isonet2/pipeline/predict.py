@@ -62,7 +62,7 @@ class PredictResult:
 
 def _load(path: str, device: torch.device) -> tuple[dict, torch.nn.Module]:
     ckpt = load_checkpoint(path)
-    return ckpt, model_from_checkpoint(ckpt).to(device).eval()
+    return ckpt, model_from_checkpoint(ckpt, source=path).to(device).eval()
 
 
 def run(cfg: PredictConfig) -> PredictResult:

@@ -37,7 +37,7 @@ from isonet2.errors import InputError
 from isonet2.io.atomic import make_folder
 from isonet2.io.checkpoint import load_checkpoint, save_checkpoint
 from isonet2.io.progress import progress_bar
-from isonet2.nn.registry import architecture_kwargs, build_model, check_cube_size
+from isonet2.nn.registry import architecture_kwargs, build_model, check_cube_size, load_weights
 from isonet2.targets.settings import TargetSettings, TomogramPhysics
 from isonet2.targets.strategy import make_strategy
 from isonet2.train.averaging import WeightAverage
@@ -252,10 +252,16 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
     start_epoch, history = 0, []
     average: WeightAverage | None = None
     if spec.resume and spec.latest_path.exists():
-        ckpt = load_checkpoint(spec.latest_path)
-        _check_compatible(ckpt, spec, str(spec.latest_path))
+        latest = str(spec.latest_path)
+        try:
+            ckpt = load_checkpoint(spec.latest_path)
+        except InputError as error:  # e.g. a disk that filled while it was written
+            raise InputError(
+                f"{error}; to train afresh instead of resuming, delete it or give --resume False"
+            ) from None
+        _check_compatible(ckpt, spec, latest)
         # with weight averaging, model_state is the average and training_state the raw weights
-        net.load_state_dict(ckpt.get("training_state") or ckpt["model_state"])
+        load_weights(net, ckpt.get("training_state") or ckpt["model_state"], spec.arch, latest)
         if ckpt.get("optimizer_state"):
             optimizer.load_state_dict(ckpt["optimizer_state"])
         if ckpt.get("scaler_state"):
@@ -265,12 +271,12 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
         if spec.ema_decay > 0:
             average = WeightAverage(net, spec.ema_decay, start_epoch * steps_per_epoch)
             if ckpt.get("training_state"):
-                average.load_state_dict(ckpt["model_state"])
+                load_weights(average.network, ckpt["model_state"], spec.arch, latest)
         logger.info("resuming %s after epoch %d of %d", spec.latest_path, start_epoch, spec.epochs)
     elif spec.pretrained_model:
         ckpt = load_checkpoint(spec.pretrained_model)
         _check_compatible(ckpt, spec, spec.pretrained_model)
-        net.load_state_dict(ckpt["model_state"])
+        load_weights(net, ckpt["model_state"], spec.arch, spec.pretrained_model)
         logger.info("starting from the weights of %s", spec.pretrained_model)
     if spec.ema_decay > 0 and average is None:
         average = WeightAverage(net, spec.ema_decay)
