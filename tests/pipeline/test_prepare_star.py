@@ -137,6 +137,18 @@ def _bad_project(cwd: Path, make_mrc: Callable[..., Path], case: str) -> None:
         ("corrupt", "isonet.py prepare_star full", 1, "full/b.mrc: not a readable MRC file"),
         ("counts", "isonet.py prepare_star -e EVN -o ODD", 1, "2 files in EVN but 1 in ODD"),
         ("shapes", "isonet.py prepare_star -e EVN -o ODD", 1, "ODD/TS_02_ODD.mrc has"),
+        (
+            "shapes",
+            "isonet.py prepare_star -e EVN -o EVN",
+            1,
+            "--even/--odd: EVN/TS_01_EVN.mrc is both",
+        ),
+        (
+            "shapes",
+            "isonet.py prepare_star -e EVN -o ./EVN/",
+            1,
+            "EVN/TS_01_EVN.mrc is both halves",
+        ),
         ("zero_pixel", "isonet.py prepare_star full", 1, "give it with --pixel_size"),
         (
             "image",

@@ -36,7 +36,9 @@ class PrepareStarResult:
     table: StarTable
 
 
-def _check_pairs(first: list[Path], second: list[Path], what: str) -> list[VolumeInfo]:
+def _check_pairs(
+    first: list[Path], second: list[Path], what: str, *, halves: bool = False
+) -> list[VolumeInfo]:
     if len(first) != len(second):
         raise InputError(
             f"{what}: {len(first)} files in {first[0].parent} but {len(second)} in "
@@ -44,6 +46,11 @@ def _check_pairs(first: list[Path], second: list[Path], what: str) -> list[Volum
         )
     infos = []
     for a, b in zip(first, second, strict=True):
+        if halves and a.resolve() == b.resolve():
+            raise InputError(
+                f"{what}: {a} is both halves; give the even and the odd reconstructions "
+                "(noise2noise needs two independent halves)"
+            )
         info_a, info_b = read_info(a), read_info(b)
         if info_a.shape != info_b.shape:
             raise InputError(
@@ -135,7 +142,7 @@ def run(cfg: PrepareStarConfig) -> PrepareStarResult:
     odd = list_volumes(cfg.odd) if cfg.odd else None
     infos: list[VolumeInfo] = []
     if even is not None and odd is not None:
-        infos = _check_pairs(even, odd, "--even/--odd")
+        infos = _check_pairs(even, odd, "--even/--odd", halves=True)
     if full is not None:
         infos = _check_pairs(full, even, "full/--even") if even else [read_info(p) for p in full]
     for info in infos:
