@@ -166,7 +166,7 @@ def test_running_out_of_gpu_memory_is_one_line_that_names_the_flags(
 
 
 def test_a_failed_write_leaves_no_half_written_output(
-    trained: Path, monkeypatch: pytest.MonkeyPatch
+    trained: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from isonet2.predict.predictor import TilePredictor
 
@@ -174,8 +174,13 @@ def test_a_failed_write_leaves_no_half_written_output(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(TilePredictor, "_flush", disk_full)
-    with pytest.raises(OSError, match="No space left"):
-        run(["predict", "tomograms.star", str(trained), "-o", "out"])
+    capsys.readouterr()
+    assert run(["predict", "tomograms.star", str(trained), "-o", "out"]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert errors == [
+        "isonet.py predict: error: No space left on device; free space there or choose another "
+        "output folder"
+    ]
     assert list(Path("out").glob("*.mrc*")) == []
     assert all(row.corrected_path is None for row in read_star("tomograms.star").rows)
 
