@@ -7,6 +7,7 @@ import shlex
 from collections.abc import Callable
 from pathlib import Path
 
+import mrcfile
 import numpy as np
 import pytest
 
@@ -122,6 +123,13 @@ def _bad_project(cwd: Path, make_mrc: Callable[..., Path], case: str) -> None:
     elif case == "shapes":
         halves(cwd, make_mrc, count=2)
         make_mrc(cwd / "ODD" / "TS_02_ODD.mrc", shape=(8, 16, 18))
+    elif case == "aniso":
+        path = make_mrc(cwd / "full" / "a.mrc")
+        with mrcfile.open(path, mode="r+") as mrc:
+            mrc.voxel_size = (10.0, 10.0, 20.0)
+    elif case == "pair_voxels":
+        halves(cwd, make_mrc, count=2)
+        make_mrc(cwd / "ODD" / "TS_02_ODD.mrc", seed=3, voxel_size=10.0)
     elif case == "image":
         make_mrc(cwd / "full" / "a.mrc", shape=(16, 16))
     elif case == "zero_pixel":
@@ -150,6 +158,13 @@ def _bad_project(cwd: Path, make_mrc: Callable[..., Path], case: str) -> None:
             "EVN/TS_01_EVN.mrc is both halves",
         ),
         ("zero_pixel", "isonet.py prepare_star full", 1, "give it with --pixel_size"),
+        ("aniso", "isonet.py prepare_star full", 1, "voxel sizes x / y / z = 10 / 10 / 20 Å"),
+        (
+            "pair_voxels",
+            "isonet.py prepare_star -e EVN -o ODD",
+            1,
+            "EVN/TS_02_EVN.mrc has voxel size 5.4 Å but its partner ODD/TS_02_ODD.mrc 10 Å",
+        ),
         (
             "image",
             "isonet.py prepare_star full",
@@ -191,3 +206,12 @@ def test_bad_input_one_line_nonzero_exit(
     assert message in err, err
     assert err.count("\n") == 1, err
     assert not (cwd / "tomograms.star").exists()
+
+
+def test_a_pixel_size_given_overrides_headers_that_disagree(
+    cwd: Path, make_mrc: Callable[..., Path]
+) -> None:
+    halves(cwd, make_mrc, count=2)
+    make_mrc(cwd / "ODD" / "TS_02_ODD.mrc", seed=3, voxel_size=10.0)
+    assert isonet("isonet.py prepare_star -e EVN -o ODD --pixel_size 5.4") == 0
+    assert {row.pixel_size_angstrom for row in read_star("tomograms.star").rows} == {5.4}

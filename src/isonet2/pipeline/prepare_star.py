@@ -37,8 +37,15 @@ class PrepareStarResult:
 
 
 def _check_pairs(
-    first: list[Path], second: list[Path], what: str, *, halves: bool = False
+    first: list[Path],
+    second: list[Path],
+    what: str,
+    *,
+    halves: bool = False,
+    voxels: bool = True,
 ) -> list[VolumeInfo]:
+    """Infos of `first`; each pair must have one shape, one voxel size (when `voxels`, i.e.
+    the header's size is used) and, for `halves`, be two files."""
     if len(first) != len(second):
         raise InputError(
             f"{what}: {len(first)} files in {first[0].parent} but {len(second)} in "
@@ -57,6 +64,18 @@ def _check_pairs(
                 f"{what}: {a} has shape {info_a.shape} but its partner {b} has {info_b.shape} "
                 "(z, y, x); pairs must have equal shapes"
             )
+        size_a, size_b = info_a.pixel_size_angstrom, info_b.pixel_size_angstrom
+        if (
+            voxels
+            and size_a > 0
+            and size_b > 0
+            and abs(size_a - size_b) > 0.01 * max(size_a, size_b)
+        ):
+            raise InputError(
+                f"{what}: {a} has voxel size {size_a:g} Å but its partner {b} {size_b:g} Å; "
+                "pairs must come from one reconstruction (or give --pixel_size <Å> if a header "
+                "is wrong)"
+            )
         infos.append(info_a)
     return infos
 
@@ -70,6 +89,13 @@ def _pixel_sizes(cfg: PrepareStarConfig, infos: list[VolumeInfo]) -> list[float]
             raise InputError(
                 f"{info.path}: the MRC header has no pixel size (voxel size "
                 f"{info.pixel_size_angstrom:g}); give it with --pixel_size <Å>"
+            )
+        if max(info.voxel_size_angstrom) > 1.01 * min(info.voxel_size_angstrom):
+            shown = " / ".join(f"{v:g}" for v in info.voxel_size_angstrom)
+            raise InputError(
+                f"{info.path}: the MRC header gives voxel sizes x / y / z = {shown} Å, not "
+                "cubic voxels as isonet2 needs; resample the map, or give --pixel_size <Å> if "
+                "the header is wrong"
             )
         sizes.append(info.pixel_size_angstrom)
     return sizes
@@ -141,10 +167,14 @@ def run(cfg: PrepareStarConfig) -> PrepareStarResult:
     even = list_volumes(cfg.even) if cfg.even else None
     odd = list_volumes(cfg.odd) if cfg.odd else None
     infos: list[VolumeInfo] = []
+    auto = cfg.pixel_size == "auto"  # header voxel sizes are used: pairs must agree
     if even is not None and odd is not None:
-        infos = _check_pairs(even, odd, "--even/--odd", halves=True)
+        infos = _check_pairs(even, odd, "--even/--odd", halves=True, voxels=auto)
     if full is not None:
-        infos = _check_pairs(full, even, "full/--even") if even else [read_info(p) for p in full]
+        if even:
+            infos = _check_pairs(full, even, "full/--even", voxels=auto)
+        else:
+            infos = [read_info(p) for p in full]
     for info in infos:
         if 1 in info.shape:
             raise InputError(
