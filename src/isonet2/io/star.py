@@ -7,11 +7,12 @@ Example:
     write_star(table, "tomograms.star")        # atomic: temp file + rename
 
 Files written by other IsoNet2 tools load unchanged: one (possibly anonymous) `data_` block
-with a `loop_`, empty cells as `<NA>`, `None` or `""` (and `nan` in path columns). We always
-write `None`. Columns we do not know are kept, in their order, and written back.
+with a `loop_`, empty cells as `<NA>`, `None`, `nan` or `""` (pandas writes a missing value as
+`nan`). We always write `None`. Columns we do not know are kept, in their order, and written
+back.
 
 Refused with an InputError naming the file, row and column: a column listed twice, a number
-that is not finite (`nan`, `inf`) or beyond what any microscope gives, and a row whose two
+that is infinite or beyond what any microscope gives, and a row whose two
 half tomograms are the same file.
 """
 
@@ -28,8 +29,7 @@ from isonet2.config.base import MAX_SUBTOMOS
 from isonet2.errors import InputError
 from isonet2.io.atomic import publish, temp_beside
 
-_EMPTY = {"<na>", "none", "", "null", "n/a"}
-_EMPTY_PATH = _EMPTY | {"nan"}  # pandas may write a missing path as nan; a nan number is an error
+_EMPTY = {"<na>", "none", "nan", "", "null", "n/a"}
 
 
 @dataclass
@@ -140,7 +140,7 @@ class StarTable:
 
 
 def _parse_value(text: str, kind: type, where: str) -> Any:
-    if text.strip().lower() in (_EMPTY_PATH if kind is str else _EMPTY):
+    if text.strip().lower() in _EMPTY:
         return None
     if kind is str:
         return text
@@ -148,6 +148,8 @@ def _parse_value(text: str, kind: type, where: str) -> Any:
         number = float(text)
     except ValueError:
         raise InputError(f"{where}: '{text}' is not a {kind.__name__}") from None
+    if math.isnan(number):  # "-nan" and the like: empty, as "nan" is
+        return None
     if not math.isfinite(number):
         raise InputError(
             f"{where}: '{text}' is not a finite number; write the value, or None to leave the "
