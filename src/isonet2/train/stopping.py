@@ -10,12 +10,12 @@ Example:
     restore_handlers(previous)
 
 The first stop signal raises KeyboardInterrupt (SIGINT) or SystemExit(128 + signum) wherever
-the main thread is, so `finally` blocks remove half-written files; later ones are ignored, so
-they cannot cut into that exit. Two places would lose such an exception: a Python callback
-inside C++ (torch.save's writer turns it into a RuntimeError and a traceback), and a finalizer
-(Python only prints an exception raised in one, and the run would go on with its stop signals
-ignored). So the checkpoint is written inside `stop_deferred`, and the training loop calls
-`raise_if_stopped` every batch.
+the main thread is, so `finally` blocks remove half-written files; later ones are set aside
+(a handler that does nothing), so they cannot cut into that exit. Two places would lose such
+an exception: a Python callback inside C++ (torch.save's writer turns it into a RuntimeError
+and a traceback), and a finalizer (Python only prints an exception raised in one, and the run
+would go on with its stop signals set aside). So the checkpoint is written inside
+`stop_deferred`, and the training loop calls `raise_if_stopped` every batch.
 """
 
 from __future__ import annotations
@@ -38,17 +38,26 @@ def _raise_stop(signum: int) -> None:
     raise SystemExit(128 + signum)
 
 
+def set_aside(signum: int, frame: FrameType | None) -> None:
+    """A stop signal after the first: nothing to do, the exit is already under way.
+
+    A handler rather than SIG_IGN: a signal that arrived just before `unwind_once` replaced
+    the handlers is still run by Python afterwards, and finding SIG_IGN it raised
+    "OSError: Signal 15 ignored due to race condition" in the middle of the exit.
+    """
+
+
 def unwind_once(signum: int, frame: FrameType | None) -> None:
     """The first Ctrl-C (SIGINT) or launcher stop (SIGTERM): unwind this worker quietly.
 
-    Later stop signals are ignored, so they cannot cut into the finally blocks and atexit
-    callbacks of the exit already under way (Ctrl-C reaches a worker directly and then again
-    as the launcher's SIGTERM; a SystemExit raised inside an atexit callback prints a
-    traceback). A worker that hangs on its way out is still killed by the launcher. Inside
-    `stop_deferred` the unwinding waits for the end of the block.
+    Later stop signals are set aside (`set_aside`), so they cannot cut into the finally
+    blocks and atexit callbacks of the exit already under way (Ctrl-C reaches a worker
+    directly and then again as the launcher's SIGTERM; a SystemExit raised inside an atexit
+    callback prints a traceback). A worker that hangs on its way out is still killed by the
+    launcher. Inside `stop_deferred` the unwinding waits for the end of the block.
     """
     for stop in STOP_SIGNALS:
-        signal.signal(stop, signal.SIG_IGN)
+        signal.signal(stop, set_aside)
     _pending[:] = [signum]
     if _deferring[0] == 0:
         _raise_stop(signum)
@@ -70,10 +79,10 @@ def restore_handlers(previous: dict[int, Callable[..., Any] | int | None]) -> No
 def raise_if_stopped() -> None:
     """Unwind now if a stop signal arrived and this process is still running.
 
-    Only while `unwind_once` holds the stop signals aside (they are ignored): once the
-    handlers are restored, a stop seen earlier is history.
+    Only while `unwind_once` holds the stop signals aside: once the handlers are restored, a
+    stop seen earlier is history.
     """
-    if _pending and signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+    if _pending and signal.getsignal(signal.SIGTERM) is set_aside:
         _raise_stop(_pending[0])
 
 
