@@ -41,7 +41,6 @@ from torch.distributed.elastic.multiprocessing.api import DefaultLogsSpecs, Sign
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ErrorHandler
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-from isonet2 import WORKER_STARTING_ENV
 from isonet2.errors import InputError
 from isonet2.train.stopping import install_stop_handlers, restore_handlers
 
@@ -163,55 +162,17 @@ def launch_workers(entry: Callable[..., Any], nprocs: int, args: tuple[Any, ...]
             max_restarts=0,
             monitor_interval=MONITOR_INTERVAL_S,
             logs_specs=DefaultLogsSpecs(log_dir=log_dir),
-            signals_to_handle="SIGTERM,SIGHUP,SIGQUIT",  # Ctrl-C: _ctrl_c_stops_workers_quietly
         )
-        ctrl_c = threading.Event()
         try:
-            with _ctrl_c_stops_workers_quietly(ctrl_c):
-                returned = elastic_launch(config, _worker)(entry, level, *args)
+            returned = elastic_launch(config, _worker)(entry, level, *args)
         except ChildFailedError as failed:
             rank, reason = _root_cause(failed, Path(log_dir))
             raise InputError(f"worker {rank} failed: {reason}") from None
         except SignalException as stopped:  # Ctrl-C or a kill: the launcher stopped the workers
-            if stopped.sigval == signal.SIGINT or ctrl_c.is_set():
+            if stopped.sigval == signal.SIGINT:
                 raise KeyboardInterrupt from None
             raise SystemExit(128 + int(stopped.sigval)) from None
     return returned[0]
-
-
-@contextmanager
-def _ctrl_c_stops_workers_quietly(ctrl_c: threading.Event) -> Iterator[None]:
-    """While the block launches workers, Ctrl-C stops them as the launcher's SIGTERM does.
-
-    A spawned worker spends seconds importing torch before `_worker` installs the stop
-    handlers. Ctrl-C (SIGINT to the whole process group) then printed each worker's
-    KeyboardInterrupt traceback. Now a starting worker ignores SIGINT (the environment
-    variable below makes `isonet2/__init__.py`, the first isonet2 code it runs, do so), and
-    Ctrl-C reaches this process's handler instead of the launcher's (which `launch_workers`
-    tells not to take SIGINT): it sets `ctrl_c` and has the launcher stop the workers with
-    SIGTERM, which ends a starting worker at once and quietly, and unwinds a training one
-    through its cleanup. Passed on as SIGINT, it was lost on a starting worker, which the
-    launcher then waited 30 s for.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, frame: object) -> None:
-        ctrl_c.set()
-        raise SignalException(f"Process {os.getpid()} got Ctrl-C", sigval=signal.SIGTERM)
-
-    saved = os.environ.get(WORKER_STARTING_ENV)
-    os.environ[WORKER_STARTING_ENV] = "1"
-    previous = signal.signal(signal.SIGINT, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if saved is None:
-            os.environ.pop(WORKER_STARTING_ENV, None)
-        else:
-            os.environ[WORKER_STARTING_ENV] = saved
 
 
 @contextmanager
@@ -261,8 +222,7 @@ def _worker(entry: Callable[..., Any], level: int, *args: Any) -> Any:
     launcher stops the other workers of a failed launch with SIGTERM: it raises SystemExit
     here, so they clean up on their way out (`isonet2.train.stopping`).
     """
-    install_stop_handlers()  # Ctrl-C from here on unwinds this worker quietly
-    os.environ.pop(WORKER_STARTING_ENV, None)  # not for its own loader workers
+    install_stop_handlers()
     package = logging.getLogger("isonet2")
     package.setLevel(level if is_main_process() else logging.WARNING)
     handler = logging.StreamHandler(sys.stderr)
