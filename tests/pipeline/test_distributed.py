@@ -244,7 +244,13 @@ def test_ctrl_c_stops_every_worker_with_one_line(train_project: Path) -> None:
             time.sleep(0.5)  # the launcher and its two workers are starting
         workers = _descendants(child.pid)
         assert len(workers) >= 2, "the workers never started"
-        time.sleep(3)  # let them reach the training loop
+        # let them reach the training loop: the first epoch's checkpoint (a fixed 3 s wait was
+        # too short on a loaded machine, and a Ctrl-C while workers still import torch prints
+        # their tracebacks: README, Decisions)
+        latest = Path("ctrlc") / CHECKPOINT
+        while not latest.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert latest.exists(), "the workers never trained an epoch"
         os.killpg(child.pid, signal.SIGINT)
         _, stderr = child.communicate(timeout=60)
     finally:

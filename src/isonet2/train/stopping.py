@@ -43,7 +43,8 @@ def set_aside(signum: int, frame: FrameType | None) -> None:
 
     A handler rather than SIG_IGN: a signal that arrived just before `unwind_once` replaced
     the handlers is still run by Python afterwards, and finding SIG_IGN it raised
-    "OSError: Signal 15 ignored due to race condition" in the middle of the exit.
+    "OSError: Signal 15 ignored due to race condition" in the middle of the exit. It is
+    installed restarting interrupted system calls, so C++ code on the way out sees no EINTR.
     """
 
 
@@ -58,6 +59,7 @@ def unwind_once(signum: int, frame: FrameType | None) -> None:
     """
     for stop in STOP_SIGNALS:
         signal.signal(stop, set_aside)
+        signal.siginterrupt(stop, False)  # as SIG_IGN did: no system call of the exit fails
     _pending[:] = [signum]
     if _deferring[0] == 0:
         _raise_stop(signum)
