@@ -120,6 +120,7 @@ def prepare(page: Any) -> int:
             "number_subtomos": "4",
         },
     )
+    expect(page.get_by_test_id("show-command")).to_have_count(1)  # the old form is gone
     page.get_by_test_id("show-command").click()
     expect(page.get_by_test_id("command-line")).to_contain_text(
         "isonet.py prepare_star -e sim/even -o sim/odd"
@@ -241,6 +242,7 @@ def test_refine_predict_queue_cancel_restart_and_view(page: Any, gui_server: Any
     # a tiny refine into the queue
     page.get_by_test_id("nav-refine").click()
     fill_form(page, {**TINY_REFINE, "arch": "unet-small", "with_preview": "True"})
+    expect(page.get_by_test_id("show-command")).to_have_count(1)  # the old form is gone
     page.get_by_test_id("show-command").click()
     expect(page.get_by_test_id("command-line")).to_contain_text("--epochs 1")
     refine = submit(page)
