@@ -152,6 +152,28 @@ def test_the_page_needs_the_token(browser: Any, gui_server: Any) -> None:
     context.close()
 
 
+def test_a_page_left_while_loading_does_not_appear(browser: Any, gui_server: Any) -> None:
+    """The first page's form schema arrives only after the user clicked on to Refine: only
+    Refine's form is shown (both used to be appended to the page, one under the other)."""
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    context.set_default_timeout(20_000)
+    tab = context.new_page()
+    held: list[Any] = []
+    tab.route("**/api/commands", lambda route: held.append(route))  # answered after the click
+    tab.goto(gui_server.url)
+    tab.wait_for_function("() => document.querySelector('[data-testid=nav-refine]')")
+    while not held:
+        tab.wait_for_timeout(50)
+    tab.get_by_test_id("nav-refine").click()
+    held[0].continue_()
+    tab.unroute("**/api/commands")
+    expect(tab.get_by_test_id("field-epochs")).to_be_visible()
+    expect(tab.get_by_test_id("show-command")).to_have_count(1)
+    expect(tab.get_by_test_id("field-even")).to_have_count(0)  # Prepare's form is not there
+    expect(tab.locator("main > .page")).to_have_count(1)
+    context.close()
+
+
 def test_prepare_then_edit_a_defocus_cell(page: Any, gui_server: Any) -> None:
     star_path = gui_server.project / "tomograms.star"
     star_path.unlink()  # the fixture's star: this time the Prepare page writes it

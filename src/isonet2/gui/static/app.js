@@ -1,6 +1,8 @@
 // The page: header, navigation in tutorial order, and a hash router (#/refine, #/jobs/3, ...).
-// Every page is a function render(main, arg) that fills `main` and returns a cleanup function
-// (stopping its polling) that runs when the user leaves the page.
+// Every page is a function render(page, arg) that fills its own `page` element (the only child
+// of <main>) and returns a cleanup function (stopping its polling) that runs when the user
+// leaves the page. Pages load asynchronously: one the user has already left while it loaded
+// fills a detached element and is cleaned up at once, so two pages never share <main>.
 
 import { api, el, onConnection } from "./api.js";
 import { renderCommand } from "./forms.js";
@@ -48,23 +50,32 @@ function highlight(route) {
   }
 }
 
+let visit = 0; // which route() call is the current one
+
 async function route() {
+  const ticket = ++visit;
   cleanup();
   cleanup = () => {};
   const parts = (location.hash || "#/prepare_star").replace(/^#\/?/, "").split("/");
   const [name, arg] = parts;
   highlight(name);
-  main.replaceChildren();
+  const page = el("div", { class: "page", testid: `page-${name}` });
+  main.replaceChildren(page);
   let stop;
   try {
-    if (STEPS.some(([step]) => step === name)) stop = await renderCommand(main, name);
-    else if (name === "star") stop = await renderStar(main);
-    else if (name === "jobs" && arg) stop = await renderJob(main, arg);
-    else if (name === "jobs") stop = await renderJobs(main);
-    else if (name === "viewer") stop = await renderViewer(main);
-    else main.append(el("p", { class: "error" }, `No page called "${name}".`));
+    if (STEPS.some(([step]) => step === name)) stop = await renderCommand(page, name);
+    else if (name === "star") stop = await renderStar(page);
+    else if (name === "jobs" && arg) stop = await renderJob(page, arg);
+    else if (name === "jobs") stop = await renderJobs(page);
+    else if (name === "viewer") stop = await renderViewer(page);
+    else page.append(el("p", { class: "error" }, `No page called "${name}".`));
   } catch (error) {
-    main.append(el("p", { class: "error", testid: "page-error" }, error.message));
+    page.append(el("p", { class: "error", testid: "page-error" }, error.message));
+  }
+  if (ticket !== visit) {
+    // the user moved on while this page loaded; a later route() owns <main> now
+    if (stop) stop();
+    return;
   }
   cleanup = stop || (() => {});
 }
