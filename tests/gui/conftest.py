@@ -68,6 +68,14 @@ def _first_line(stream: Any, timeout_s: float) -> str:
     return found[0] if found else ""
 
 
+def _as_from_a_terminal() -> None:
+    """In the child: Ctrl-C and hang-up as a terminal gives them. A pytest started in the
+    background (`... &` from a script, as CI may) hands its children SIGINT ignored, and
+    Python then never raises KeyboardInterrupt: each stop used to wait out its 10 s."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 class GuiProcess:
     """An `isonet.py gui` subprocess on one project."""
 
@@ -84,7 +92,12 @@ class GuiProcess:
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
         with self.stderr_path.open("a") as stderr:
             self.process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env
+                command,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                env=env,
+                preexec_fn=_as_from_a_terminal,
             )
         line = _first_line(self.process.stdout, START_TIMEOUT_S)
         if not line.startswith(URL_PREFIX):
@@ -98,12 +111,14 @@ class GuiProcess:
         self._reader.start()
         return self.url
 
-    def stop(self) -> None:
-        """Stop the server process (its jobs go on, as after Ctrl-C)."""
+    def stop(self, signum: int = signal.SIGINT) -> int | None:
+        """Stop the server process (its jobs go on, as after Ctrl-C); returns its exit code,
+        None when it had to be killed after 10 s."""
+        code = None
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+            self.process.send_signal(signum)
             try:
-                self.process.wait(10)
+                code = self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -112,6 +127,7 @@ class GuiProcess:
                 self._reader.join(5)
             self.process.stdout.close()
         self.process = None
+        return code
 
     def restart(self) -> str:
         """Stop the server and start a new one on the same project; returns the new url."""

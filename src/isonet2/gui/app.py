@@ -1,4 +1,4 @@
-"""`isonet.py gui`: serve the GUI of one project folder until Ctrl-C.
+"""`isonet.py gui`: serve the GUI of one project folder until Ctrl-C (or SIGTERM, SIGHUP).
 
 Example:
     isonet.py gui --project my_project
@@ -8,6 +8,11 @@ Prints `isonet2 GUI: http://HOST:PORT/?token=TOKEN` (one line, flushed: scripts 
 how to reach it through an SSH tunnel. One server per project at a time (a lock file in
 .isonet_gui/); jobs run in their own process groups and outlive the server, and the next
 server adopts them.
+
+Stopping: Ctrl-C, `kill` (SIGTERM) and a closed terminal (SIGHUP) all stop the server the same
+way (socket closed, queue stopped, lock released, exit 0). A signal the server was started with
+ignored stays ignored: under `nohup`, or `... &` from a script, SIGHUP or SIGINT do not stop it,
+as the shell intended; SIGTERM always does.
 """
 
 from __future__ import annotations
@@ -15,10 +20,13 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+import signal
 import socket
 import sys
 import threading
 import webbrowser
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -66,6 +74,24 @@ def browser_available() -> bool:
     return True
 
 
+@contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM, and SIGHUP unless ignored, raise KeyboardInterrupt like Ctrl-C (main thread)."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signum == signal.SIGTERM or signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, interrupt)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def run(cfg: GuiConfig) -> None:
     """Serve until interrupted; errors a user can fix raise InputError/UsageError."""
     root = project_root(cfg.project)
@@ -93,9 +119,10 @@ def run(cfg: GuiConfig) -> None:
     if cfg.open_browser and browser_available():
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
     try:
-        server.serve_forever(poll_interval=0.2)
+        with stop_signals_interrupt():
+            server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
-        pass
+        print("isonet2 GUI stopped; running jobs go on", file=sys.stderr, flush=True)
     finally:
         server.server_close()
         server.api.queue.stop()
