@@ -22,7 +22,7 @@ def write_mrc(path: Path, data: np.ndarray, voxel_size: float = 1.0) -> Path:
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def mrc_writer() -> Callable[..., Path]:
     """write_mrc(path, data, voxel_size=1.0) -> path."""
     return write_mrc

@@ -24,38 +24,43 @@ def _blobs(shape: tuple[int, int, int], seed: int) -> np.ndarray:
     return np.fft.irfftn(smooth, s=shape, axes=(0, 1, 2)).astype(np.float32)
 
 
+def fill_train_project(folder: Path, write_mrc: Callable[..., Path]) -> None:
+    """Write the tiny project into `folder`, which must be the working directory."""
+    for i in range(2):
+        signal = _blobs((48, 48, 48), i) * 5
+        rng = np.random.default_rng(100 + i)
+        even = signal + rng.standard_normal(signal.shape).astype(np.float32)
+        odd = signal + rng.standard_normal(signal.shape).astype(np.float32)
+        write_mrc(folder / "EVN" / f"t{i}_EVN.mrc", even, 10.0)
+        write_mrc(folder / "ODD" / f"t{i}_ODD.mrc", odd, 10.0)
+        write_mrc(folder / "full" / f"t{i}.mrc", even + odd, 10.0)
+    line = "prepare_star full -e EVN -o ODD --defocus 30000 --number_subtomos 4 --pixel_size 10"
+    assert run(line.split()) == 0
+
+
 @pytest.fixture
 def train_project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mrc_writer: Callable[..., Path]
 ) -> Path:
     """cwd = a project with tomograms.star (2 rows, 4 subtomograms each, 48³ volumes)."""
     monkeypatch.chdir(tmp_path)
-    for i in range(2):
-        signal = _blobs((48, 48, 48), i) * 5
-        rng = np.random.default_rng(100 + i)
-        even = signal + rng.standard_normal(signal.shape).astype(np.float32)
-        odd = signal + rng.standard_normal(signal.shape).astype(np.float32)
-        mrc_writer(tmp_path / "EVN" / f"t{i}_EVN.mrc", even, 10.0)
-        mrc_writer(tmp_path / "ODD" / f"t{i}_ODD.mrc", odd, 10.0)
-        mrc_writer(tmp_path / "full" / f"t{i}.mrc", even + odd, 10.0)
-    code = run(
-        [
-            "prepare_star",
-            "full",
-            "-e",
-            "EVN",
-            "-o",
-            "ODD",
-            "--defocus",
-            "30000",
-            "--number_subtomos",
-            "4",
-            "--pixel_size",
-            "10",
-        ]
-    )
-    assert code == 0
+    fill_train_project(tmp_path, mrc_writer)
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def one_epoch_checkpoint(
+    tmp_path_factory: pytest.TempPathFactory, mrc_writer: Callable[..., Path]
+) -> Path:
+    """A one-epoch refine of the tiny project (unet-small, 32³), trained once per test module
+    that asks for it (about 6 s each time)."""
+    folder = tmp_path_factory.mktemp("trained_once")
+    line = "refine tomograms.star -o 01_test --epochs 1 --cube_size 32 --arch unet-small"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        fill_train_project(folder, mrc_writer)
+        assert run([*line.split(), "--ncpus", "0", "--with_preview", "False"]) == 0
+    return folder / "01_test" / "network_isonet2-n2n_unet-small_32_full.pt"
 
 
 @pytest.fixture
