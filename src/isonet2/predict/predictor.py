@@ -139,6 +139,8 @@ class TilePredictor:
         per_tile_quantiles: bool = False,
     ) -> None:
         self.model = model.to(device).eval()
+        if device.type == "cpu":  # oneDNN's 3D convolutions run faster on channels-last weights
+            self.model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
         self.cube = cube
         self.device = device
         self.batch_size = batch_size
