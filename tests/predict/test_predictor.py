@@ -94,3 +94,27 @@ def test_a_huge_batch_size_holds_no_more_than_one_z_row_of_tiles() -> None:
     predictor = TilePredictor(Identity(), 16, torch.device("cpu"), batch_size=10**9)
     predictor.predict_into(out, [(volume, (0.0, 1.0))])
     np.testing.assert_allclose(out, volume, atol=1e-5)
+
+
+def test_channels_last_weights_on_the_cpu_predict_what_the_default_layout_predicts() -> None:
+    from isonet2.nn.registry import build_model
+    from isonet2.train.trainer import training_network
+
+    def channels_last(model: torch.nn.Module) -> bool:
+        convs = [p for p in model.parameters() if p.dim() == 5]
+        return bool(convs) and all(
+            p.is_contiguous(memory_format=torch.channels_last_3d) for p in convs
+        )
+
+    torch.manual_seed(0)
+    trained = training_network("unet-small", torch.device("cpu"), 1).eval()  # as refine has it
+    plain = build_model("unet-small").eval()
+    plain.load_state_dict(trained.state_dict())
+    assert channels_last(trained) and not channels_last(plain)
+    x = torch.randn(2, 1, 32, 32, 32)
+    with torch.no_grad():
+        expected, got = plain(x), trained(x)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
+
+    predictor = TilePredictor(plain, 16, torch.device("cpu"), batch_size=4)
+    assert predictor.model is plain and channels_last(plain)  # the predictor's CPU layout
