@@ -230,6 +230,7 @@ def test_a_signal_ignored_at_start_stays_ignored_and_sigterm_always_stops() -> N
     try:
         with stop_signals_interrupt():
             assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN  # as nohup wants
+            assert callable(signal.getsignal(signal.SIGTERM))  # else the kill ends pytest
             with pytest.raises(KeyboardInterrupt):
                 os.kill(os.getpid(), signal.SIGTERM)
                 time.sleep(1)  # the handler runs between bytecodes, well before this ends

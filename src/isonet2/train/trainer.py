@@ -188,9 +188,9 @@ def training_network(
     it cost 13 % of the training throughput (41.5 against 47.6 subtomograms/s at 4 cubes per
     GPU) and scored no better (README, Measured), so training leaves it off; the throughput
     benchmark keeps it for comparison. Weights in channels-last 3D memory on every device
-    (on a 2-core CPU a training step is 8 % faster for unet-small at 32³ and 17-21 % for
-    unet-medium at 48³ and unet-small at 64³, README); on CUDA also cuDNN autotuning (fixed
-    cube shapes).
+    (on 2 CPU cores the full isonet2-n2n step ran 18 % more subtomograms/s for unet-small at
+    32³ and 43 % for unet-medium at 48³, README); on CUDA also cuDNN autotuning (fixed cube
+    shapes).
     """
     net = build_model(arch).to(device)
     if sync_batchnorm and world_size > 1 and device.type == "cuda":
