@@ -49,11 +49,18 @@ def param(
     return Field(default, description=help, json_schema_extra=extra, **constraints)
 
 
+# The U-Nets halve a cube four times: its edge must be a multiple of 16 (config, checkpoints,
+# the network registry all check against this one number).
+CUBE_MULTIPLE = 16
+
+
 def check_multiple_of_16(value: int) -> int:
     """`value` if the U-Net can take cubes of that edge (it halves them 4 times), else a
     ValueError (training's --cube_size, predict's --tile_size)."""
-    if value % 16:
-        raise ValueError(f"{value} is not a multiple of 16 (the U-Net halves it 4 times)")
+    if value % CUBE_MULTIPLE:
+        raise ValueError(
+            f"{value} is not a multiple of {CUBE_MULTIPLE} (the U-Net halves it 4 times)"
+        )
     return value
 
 

@@ -37,6 +37,7 @@ from typing import Any
 import torch
 
 from isonet2 import __version__
+from isonet2.config.base import CUBE_MULTIPLE
 from isonet2.errors import InputError
 from isonet2.io.atomic import publish, temp_beside
 
@@ -51,7 +52,6 @@ REQUIRED_KEYS = frozenset(
         "optimizer_state", "scheduler_state", "scaler_state", "metrics",
     }
 )  # fmt: skip
-CUBE_MULTIPLE = 16  # every architecture halves the cube four times
 _DICT_FIELDS = ("arch_kwargs", "physics", "normalisation", "config")
 _OPTIONAL_DICT_FIELDS = ("optimizer_state", "scheduler_state", "scaler_state", "metrics")
 _WEIGHT_FIELDS = ("model_state", "training_state")

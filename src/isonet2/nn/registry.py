@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from isonet2.config.base import CUBE_MULTIPLE
 from isonet2.errors import InputError
 from isonet2.nn.unet import UNet3d
 
@@ -31,8 +32,8 @@ ARCHITECTURES: dict[str, tuple[Callable[..., nn.Module], dict[str, Any]]] = {
     "unet-large": (UNet3d, {"channels": [64, 128, 256, 320, 320]}),
 }
 
-# The U-Nets halve the cube four times and need at least 2 voxels at the bottleneck.
-CUBE_MULTIPLE = 16
+# The U-Nets halve the cube four times (CUBE_MULTIPLE) and need at least 2 voxels at the
+# bottleneck.
 MIN_CUBE_SIZE = 32
 
 
