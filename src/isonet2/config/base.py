@@ -72,6 +72,8 @@ MAX_SEED = 2**32 - 1
 # the Wiener SNR falls as exp(-f * snrfalloff * 100 / pixel): past this bound it is ~0 above
 # the lowest frequencies, and much larger values overflow to NaN (deconv, refine, denoise)
 MAX_SNRFALLOFF = 100.0
+# --deconvstrength is log10 of the Wiener SNR scale: 10^±5 already makes the filter all or nothing
+MAX_DECONVSTRENGTH = 5.0
 
 
 def check_batch_size(value: int | str) -> int | str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import model_validator
 
-from isonet2.config.base import MAX_SNRFALLOFF, TomoSelection, param
+from isonet2.config.base import MAX_DECONVSTRENGTH, MAX_SNRFALLOFF, TomoSelection, param
 
 # make_mask's --patch_size is a half-size in voxels binned 2x: 128 already spans 514 voxels
 # of the tomogram, far beyond any local density or texture
@@ -39,7 +39,10 @@ class DeconvConfig(TomoSelection):
         le=MAX_SNRFALLOFF,
     )
     deconvstrength: float = param(
-        1.0, "log10 of the SNR scale; larger = stronger low-frequency boost", ge=-5, le=5
+        1.0,
+        "log10 of the SNR scale; larger = stronger low-frequency boost",
+        ge=-MAX_DECONVSTRENGTH,
+        le=MAX_DECONVSTRENGTH,
     )
     highpassnyquist: float = param(
         0.02, "high-pass cut-off as a fraction of Nyquist (removes gradients)", gt=0, le=1

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import field_validator, model_validator
 
 from isonet2.config.base import (
+    MAX_DECONVSTRENGTH,
     MAX_LOADER_WORKERS,
     MAX_SEED,
     MAX_SNRFALLOFF,
@@ -139,7 +140,10 @@ class TrainingConfig(CommandConfig):
         0.0, "Wiener filter SNR fall-off (CTF_mode wiener)", ge=0, le=MAX_SNRFALLOFF
     )
     deconvstrength: float = param(
-        1.0, "Wiener filter strength, log10 SNR (CTF_mode wiener)", ge=-5, le=5
+        1.0,
+        "Wiener filter strength, log10 SNR (CTF_mode wiener)",
+        ge=-MAX_DECONVSTRENGTH,
+        le=MAX_DECONVSTRENGTH,
     )
     highpassnyquist: float = param(
         0.02, "Wiener filter high-pass, fraction of Nyquist (CTF_mode wiener)", gt=0, le=1
