@@ -6,19 +6,23 @@ Example:
     isonet.py prepare_star tomograms --pixel_size 10
 
 Mistakes a user can make (bad flags, bad files) end in one line on stderr and exit code 2
-(command line) or 1 (input); logging is configured here and nowhere else.
+(command line) or 1 (input); Ctrl-C, `kill` and a closed terminal end in one line and
+128 + the signal's number, after the command removed its half-written files
+(io/stopsignals.py); logging is configured here and nowhere else.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import signal
 import sys
 
 from isonet2 import __version__
 from isonet2.config import COMMANDS
 from isonet2.config.argv import help_text, parse_command_line
 from isonet2.errors import InputError, UsageError, os_error_line
+from isonet2.io.stopsignals import STOP_SIGNALS, exit_code, stop_signals_raise
 
 PROG = "isonet.py"
 
@@ -86,16 +90,24 @@ def run(argv: list[str]) -> int:
         cfg = parse_command_line(model, argv[1:])
         _setup_logging()
         pipeline = importlib.import_module(PIPELINES[name])
-        pipeline.run(cfg)
+        with stop_signals_raise():  # kill and a closed terminal unwind as Ctrl-C does
+            pipeline.run(cfg)
     except UsageError as error:
         print(f"{PROG} {name}: error: {error}", file=sys.stderr)
         return 2
     except InputError as error:
         print(f"{PROG} {name}: error: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"{PROG} {name}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        code = exit_code(stop)
+        how = "interrupted" if code == 128 + signal.SIGINT else f"stopped by {stop}"
+        print(f"{PROG} {name}: {how}", file=sys.stderr)
+        return code
+    except SystemExit as stop:  # a training process stopped by SIGTERM (train/stopping.py)
+        if not (isinstance(stop.code, int) and stop.code - 128 in set(STOP_SIGNALS)):
+            raise
+        print(f"{PROG} {name}: stopped by {signal.Signals(stop.code - 128).name}", file=sys.stderr)
+        return stop.code
     except OSError as error:  # full disk, read-only folder, ...: the machine, not a bug
         print(f"{PROG} {name}: error: {os_error_line(error)}", file=sys.stderr)
         return 1

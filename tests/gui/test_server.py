@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from isonet2.cli import run
-from isonet2.gui.app import stop_signals_interrupt
 from isonet2.io.star import read_star
 
 REFUSED = "missing or wrong access token: open the URL that 'isonet.py gui' printed"
@@ -223,17 +222,3 @@ def test_ctrl_c_kill_and_hang_up_stop_the_server_cleanly(gui_server: Any, signum
     assert "isonet2 GUI stopped; running jobs go on" in gui_server.stderr_path.read_text()
     gui_server.start()  # the project's lock was released
     assert gui_server.call("GET", "/api/project")[0] == 200
-
-
-def test_a_signal_ignored_at_start_stays_ignored_and_sigterm_always_stops() -> None:
-    before = signal.signal(signal.SIGHUP, signal.SIG_IGN), signal.getsignal(signal.SIGTERM)
-    try:
-        with stop_signals_interrupt():
-            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN  # as nohup wants
-            assert callable(signal.getsignal(signal.SIGTERM))  # else the kill ends pytest
-            with pytest.raises(KeyboardInterrupt):
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(1)  # the handler runs between bytecodes, well before this ends
-        assert signal.getsignal(signal.SIGTERM) == before[1]
-    finally:
-        signal.signal(signal.SIGHUP, before[0])

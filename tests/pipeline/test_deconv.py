@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -94,6 +97,50 @@ def test_a_stopped_run_keeps_finished_tomograms(
         "deconv_config.json",
         "tomo_0_deconv.mrc",
     ]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_kill_or_a_closed_terminal_mid_tomogram_leaves_no_temp_file(
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    signum: int,
+) -> None:
+    """`kill` (or the GUI's Cancel) and a closed terminal while the second tomogram is being
+    written: one line, exit 128 + N, the first tomogram kept, no hidden temp file left (by
+    Python's default the process died on the spot and left it)."""
+    calls: list[int] = []
+    original = deconv_pipeline.deconvolve
+
+    def signalled_in_second(volume: np.ndarray, **kwargs: object) -> np.ndarray:
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signum)
+            time.sleep(5)  # the handler raises between bytecodes, long before this ends
+        return original(volume, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(deconv_pipeline, "deconvolve", signalled_in_second)
+    caught: list[int] = []  # without the command's handler this gets it (not pytest's death)
+
+    def ours(number: int, frame: object) -> None:
+        caught.append(number)
+
+    previous = signal.signal(signum, ours)
+    try:
+        assert isonet("isonet.py deconv tomograms.star") == 128 + signum
+        assert signal.getsignal(signum) is ours  # the caller's handler is back
+    finally:
+        signal.signal(signum, previous)
+    assert caught == []
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"isonet.py deconv: stopped by {signal.Signals(signum).name}"
+    )
+    assert sorted(p.name for p in (project / "deconv").iterdir()) == [
+        "deconv_config.json",
+        "tomo_0_deconv.mrc",
+    ]
+    rows = read_star("tomograms.star").rows
+    assert rows[0].deconv_path == "deconv/tomo_0_deconv.mrc" and rows[1].deconv_path is None
 
 
 @pytest.mark.parametrize(

@@ -20,13 +20,10 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
-import signal
 import socket
 import sys
 import threading
 import webbrowser
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -34,6 +31,7 @@ from isonet2.config.gui import GuiConfig
 from isonet2.errors import InputError, UsageError
 from isonet2.gui.project import GUI_FOLDER
 from isonet2.gui.server import make_server
+from isonet2.io.stopsignals import stop_signals_raise
 
 
 def project_root(folder: str) -> Path:
@@ -74,24 +72,6 @@ def browser_available() -> bool:
     return True
 
 
-@contextmanager
-def stop_signals_interrupt() -> Iterator[None]:
-    """SIGTERM, and SIGHUP unless ignored, raise KeyboardInterrupt like Ctrl-C (main thread)."""
-
-    def interrupt(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    previous = {}
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        if signum == signal.SIGTERM or signal.getsignal(signum) is not signal.SIG_IGN:
-            previous[signum] = signal.signal(signum, interrupt)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
 def run(cfg: GuiConfig) -> None:
     """Serve until interrupted; errors a user can fix raise InputError/UsageError."""
     root = project_root(cfg.project)
@@ -119,7 +99,7 @@ def run(cfg: GuiConfig) -> None:
     if cfg.open_browser and browser_available():
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
     try:
-        with stop_signals_interrupt():
+        with stop_signals_raise():
             server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         print("isonet2 GUI stopped; running jobs go on", file=sys.stderr, flush=True)
