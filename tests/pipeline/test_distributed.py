@@ -27,7 +27,12 @@ from isonet2.pipeline.training import open_for_method
 from isonet2.targets import single_map
 from isonet2.targets.augment import CubeRotation
 from isonet2.train.distributed import init_from_env, launch_workers, shutdown
-from isonet2.train.stopping import set_aside, unwind_once
+from isonet2.train.stopping import (
+    install_stop_handlers,
+    restore_handlers,
+    set_aside,
+    unwind_once,
+)
 
 SMALL = "--cube_size 32 --arch unet-small --ncpus 0 --with_preview False"
 CHECKPOINT = "network_isonet2-n2n_unet-small_32_full.pt"
@@ -266,13 +271,21 @@ def test_ctrl_c_stops_every_worker_with_one_line(train_project: Path) -> None:
     assert alive == zombies == [] or set(alive) == set(zombies), alive
 
 
-@pytest.mark.parametrize(("outer_torchrun", "loader_workers"), [(True, 0), (False, 0), (False, 2)])
-def test_a_worker_unwinds_on_sigterm(
-    train_project: Path, outer_torchrun: bool, loader_workers: int
+@pytest.mark.parametrize(
+    ("outer_torchrun", "loader_workers", "signum"),
+    [
+        (True, 0, signal.SIGTERM),
+        (False, 0, signal.SIGTERM),
+        (False, 2, signal.SIGTERM),
+        (False, 0, signal.SIGHUP),
+    ],
+)
+def test_a_worker_unwinds_on_sigterm_and_sighup(
+    train_project: Path, outer_torchrun: bool, loader_workers: int, signum: int
 ) -> None:
     """torchrun stops its workers with SIGTERM, the GUI's Cancel a lone training process and
-    its loader workers (the whole process group); each exits 143 through its cleanup."""
-    import signal
+    its loader workers (the whole process group), a closed terminal sends SIGHUP; each exits
+    128 + N through its cleanup."""
     import subprocess
     import sys
     import time
@@ -298,35 +311,36 @@ def test_a_worker_unwinds_on_sigterm(
             time.sleep(0.5)  # training has begun once the first checkpoint is written
         if loader_workers:
             time.sleep(2)  # the next epoch's loader workers are up
-            os.killpg(child.pid, signal.SIGTERM)
+            os.killpg(child.pid, signum)
         else:
-            child.send_signal(signal.SIGTERM)
+            child.send_signal(signum)
         _, stderr = child.communicate(timeout=60)
     finally:
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
             child.communicate()  # closes the pipe, so a failure here does not leak into others
-    assert child.returncode == 143, stderr
+    assert child.returncode == 128 + signum, stderr
     assert "Traceback" not in stderr
+    assert stderr.rstrip().endswith(f"isonet.py refine: stopped by {signal.Signals(signum).name}")
     assert [p.name for p in Path("outer").iterdir() if p.name.startswith(".")] == []
 
 
 @pytest.mark.parametrize(
-    ("signum", "raised"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)]
+    ("signum", "raised"),
+    [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit), (signal.SIGHUP, SystemExit)],
 )
 def test_a_worker_unwinds_on_the_first_stop_signal_and_ignores_the_next(
     signum: int, raised: type[BaseException]
 ) -> None:
     """Ctrl-C reaches a worker twice (directly, then as the launcher's SIGTERM): the second
     must not cut into the exit already under way (it printed an atexit traceback in CI)."""
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = install_stop_handlers()
     try:
         with pytest.raises(raised) as stopped:
             unwind_once(signum, None)
         if raised is SystemExit:
             assert stopped.value.code == 128 + signum
-        assert signal.getsignal(signal.SIGINT) is set_aside
-        assert signal.getsignal(signal.SIGTERM) is set_aside
+        for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            assert signal.getsignal(stop) is set_aside
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        restore_handlers(previous)

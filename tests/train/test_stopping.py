@@ -18,6 +18,7 @@ from isonet2.train.stopping import (
     restore_handlers,
     set_aside,
     stop_deferred,
+    unwind_once,
 )
 
 
@@ -77,3 +78,27 @@ def test_after_the_handlers_are_restored_an_old_stop_is_forgotten() -> None:
     with stop_deferred():
         pass
     assert signal.getsignal(signal.SIGINT) == previous[signal.SIGINT]
+
+
+def test_a_hang_up_unwinds_a_run_unless_it_was_started_under_nohup() -> None:
+    before = signal.getsignal(signal.SIGHUP)
+    try:
+        previous = install_stop_handlers()
+        try:
+            assert signal.getsignal(signal.SIGHUP) is not before  # a closed terminal unwinds
+        finally:
+            restore_handlers(previous)
+        assert signal.getsignal(signal.SIGHUP) is before
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        previous = install_stop_handlers()
+        try:
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            with pytest.raises(SystemExit):
+                unwind_once(signal.SIGTERM, None)
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN  # not set aside either
+            assert signal.getsignal(signal.SIGTERM) is set_aside
+        finally:
+            restore_handlers(previous)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)

@@ -26,7 +26,8 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, and the launcher stopping workers
+# Ctrl-C, the launcher stopping workers (or `kill`, the GUI's Cancel), and a closed terminal
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 _pending: list[int] = []  # the stop signal received, if any
 _deferring = [0]  # depth of stop_deferred blocks being run
@@ -58,17 +59,25 @@ def unwind_once(signum: int, frame: FrameType | None) -> None:
     launcher. Inside `stop_deferred` the unwinding waits for the end of the block.
     """
     for stop in STOP_SIGNALS:
-        signal.signal(stop, set_aside)
-        signal.siginterrupt(stop, False)  # as SIG_IGN did: no system call of the exit fails
+        if signal.getsignal(stop) is unwind_once:  # an ignored SIGHUP stays ignored
+            signal.signal(stop, set_aside)
+            signal.siginterrupt(stop, False)  # as SIG_IGN did: no system call of the exit fails
     _pending[:] = [signum]
     if _deferring[0] == 0:
         _raise_stop(signum)
 
 
 def install_stop_handlers() -> dict[int, Callable[..., Any] | int | None]:
-    """Make the stop signals unwind this process (main thread only); the previous handlers."""
+    """Make the stop signals unwind this process (main thread only); the previous handlers.
+
+    A SIGHUP ignored when this is called (the run was started under `nohup`) stays ignored.
+    """
     _pending.clear()
-    return {signum: signal.signal(signum, unwind_once) for signum in STOP_SIGNALS}
+    return {
+        signum: signal.signal(signum, unwind_once)
+        for signum in STOP_SIGNALS
+        if signum != signal.SIGHUP or signal.getsignal(signum) is not signal.SIG_IGN
+    }
 
 
 def restore_handlers(previous: dict[int, Callable[..., Any] | int | None]) -> None:
