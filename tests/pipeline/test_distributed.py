@@ -277,7 +277,7 @@ def test_ctrl_c_stops_every_worker_with_one_line(train_project: Path) -> None:
         (True, 0, signal.SIGTERM),
         (False, 0, signal.SIGTERM),
         (False, 2, signal.SIGTERM),
-        (False, 0, signal.SIGHUP),
+        (False, 2, signal.SIGHUP),
     ],
 )
 def test_a_worker_unwinds_on_sigterm_and_sighup(

@@ -154,16 +154,17 @@ class EpochBatches(Generic[Batch]):
 
 
 def leave_stops_to_the_trainer(worker_id: int) -> None:
-    """A loader worker ignores SIGTERM and SIGINT; the training process handles them.
+    """A loader worker ignores SIGTERM, SIGINT and SIGHUP; the training process handles them.
 
     A stop sent to the whole process group (the GUI's Cancel, Ctrl-C in a terminal, a
-    scheduler's SIGTERM) reaches the workers too. Killed by it, a worker makes torch raise
-    "DataLoader worker ... is killed by signal" in the training process, a traceback and exit
-    1 in place of a clean stop. Ignoring it, the worker is shut down by the training process
-    as that unwinds (or ends by itself when its parent dies).
+    scheduler's SIGTERM, a closed terminal's SIGHUP) reaches the workers too. Killed by it, a
+    worker makes torch raise "DataLoader worker ... is killed by signal" in the training
+    process, a traceback and exit 1 in place of a clean stop. Ignoring it, the worker is shut
+    down by the training process as that unwinds (or ends by itself when its parent dies).
     """
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 def worker_start_context() -> Any:
