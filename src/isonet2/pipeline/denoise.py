@@ -21,6 +21,7 @@ from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import read_star
 from isonet2.pipeline import predict
 from isonet2.pipeline.training import (
+    fit_loader_workers,
     launch,
     make_spec,
     open_for_method,
@@ -28,6 +29,7 @@ from isonet2.pipeline.training import (
     target_settings,
     worker_context,
 )
+from isonet2.train.devices import select_devices
 from isonet2.train.distributed import (
     is_main_process,
 )
@@ -39,11 +41,13 @@ logger = logging.getLogger(__name__)
 def run(cfg: DenoiseConfig) -> TrainResult:
     """Train the denoiser; optionally predict every tomogram after."""
     output_dir = Path(cfg.output_dir)
+    devices = select_devices(cfg.gpuID)  # a missing GPU is reported before any work
+    cfg = fit_loader_workers(cfg, devices)
     main = is_main_process()
     if main:
         make_folder(output_dir)
         write_run_config(cfg, output_dir / "denoise_config.json")
-    result = launch(cfg, train_worker)
+    result = launch(cfg, train_worker, devices)
     if cfg.with_predict:  # every rank: under an outer torchrun predict shares the tomograms
         predict.run(
             PredictConfig(

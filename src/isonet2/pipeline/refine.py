@@ -26,6 +26,7 @@ from isonet2.io.star import DECONV_COLUMN, StarTable, read_star
 from isonet2.pipeline import deconv, make_mask, predict
 from isonet2.pipeline.training import (
     Method,
+    fit_loader_workers,
     launch,
     make_spec,
     open_for_method,
@@ -33,6 +34,7 @@ from isonet2.pipeline.training import (
     target_settings,
     worker_context,
 )
+from isonet2.train.devices import select_devices
 from isonet2.train.distributed import (
     DistributedContext,
     is_main_process,
@@ -81,6 +83,8 @@ def run(cfg: RefineConfig) -> RefineResult:
     """Train one network (two with --split_halves); optionally predict every tomogram after."""
     # the band weight's default depends on the loss; the run record and workers get the number
     cfg = cfg.model_copy(update={"mw_weight": cfg.band_weight})
+    devices = select_devices(cfg.gpuID)  # a missing GPU is reported before any work
+    cfg = fit_loader_workers(cfg, devices)
     main = is_main_process()  # under an outer torchrun only rank 0 writes and preprocesses
     if main:
         output_dir = Path(cfg.output_dir)
@@ -99,7 +103,7 @@ def run(cfg: RefineConfig) -> RefineResult:
         make_mask.run(MakeMaskConfig(star_file=cfg.star_file))
     if cfg.with_deconv:
         cfg = cfg.model_copy(update={"input_column": DECONV_COLUMN})
-    result = launch(cfg, train_worker)
+    result = launch(cfg, train_worker, devices)
     if cfg.with_predict:  # every rank: under an outer torchrun predict shares the tomograms
         predict.run(
             PredictConfig(

@@ -9,6 +9,7 @@ Not a command itself: `refine.py` and `denoise.py` call it; `predict.py` uses it
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,17 +42,62 @@ logger = logging.getLogger(__name__)
 
 Method = Literal["n2n", "isonet2-n2n", "isonet2"]
 Result = TypeVar("Result")
+TrainingT = TypeVar("TrainingT", bound=TrainingConfig)
 Worker = Callable[[dict[str, object], list[torch.device]], Result]
 
 
-def launch(cfg: TrainingConfig | PredictConfig, worker: Worker[Result]) -> Result:
+def launch(
+    cfg: TrainingConfig | PredictConfig,
+    worker: Worker[Result],
+    devices: list[torch.device] | None = None,
+) -> Result:
     """Run `worker(config dump, devices)` once per GPU of --gpuID (or --cpu_workers on the CPU).
 
-    `worker` must be a module-level function: launched workers import it by name.
+    `worker` must be a module-level function: launched workers import it by name. `devices`:
+    those of --gpuID, when the caller has selected them already.
     """
-    devices = select_devices(cfg.gpuID)
+    devices = select_devices(cfg.gpuID) if devices is None else devices
     config = cfg.model_dump(mode="json")
     return run_workers(worker, worker_count(devices, cfg.cpu_workers), (config, devices))
+
+
+def fit_loader_workers(cfg: TrainingT, devices: list[torch.device]) -> TrainingT:
+    """`cfg` with --ncpus fitted to this machine (`loader_workers`), to record and launch."""
+    processes = worker_count(devices, cfg.cpu_workers)
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", processes))  # an outer torchrun's count
+    return cfg.model_copy(update={"ncpus": loader_workers(cfg, local, usable_cpus())})
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity: a cluster job's share, not the node's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def loader_workers(cfg: TrainingConfig, processes: int, cpus: int) -> int:
+    """Loader workers per training process: --ncpus as given; left at its default, at most
+    each process's share of the `cpus` (0 when there is less than one CPU each).
+
+    The default of 4 suits a GPU node; on a 2-core laptop or CI runner, 4 workers per process
+    only compete with training for the cores (and torch warns about it). An --ncpus the user
+    typed is kept, with one warning when it exceeds the CPUs.
+    """
+    if "ncpus" in cfg.model_fields_set:
+        if cfg.ncpus * processes > cpus:
+            logger.warning(
+                "--ncpus %d: %d loader workers for %d CPUs; training may slow down (leave "
+                "--ncpus out to fit the workers to the CPUs)",
+                cfg.ncpus,
+                cfg.ncpus * processes,
+                cpus,
+            )
+        return cfg.ncpus
+    share = min(cfg.ncpus, cpus // processes)
+    if share < cfg.ncpus:
+        each = f" for each of {processes} training processes" if processes > 1 else ""
+        logger.info("--ncpus %d: the default %d fitted to %d CPUs%s", share, cfg.ncpus, cpus, each)
+    return share
 
 
 @contextmanager
