@@ -20,9 +20,9 @@ cp /tmp/quality/eval_corrected/evaluate.jsonl "$out/eval_corrected.jsonl" 2>/dev
 cp /tmp/quality/refine/loss_full.png "$out/" 2>/dev/null
 cp /tmp/quality/refine/preview/*.png "$out/preview.png" 2>/dev/null
 cd "$repo"
-for halves in "" "--halves"; do
+for variant in "" "--halves" "--channels_last"; do
   timeout 120 python3 benchmarks/predict.py --shape 160,400,400 --arch unet-medium --cube 96 \
-    --device 0 $halves 2>> "$out/predict.err" | tail -1 >> "$out/predict.jsonl"
+    --device 0 $variant 2>> "$out/predict.err" | tail -1 >> "$out/predict.jsonl"
 done
 grep -v "it/s\|batch/s\|tile/s" "$out/quality.log" | tail -40
 cat "$out/gpu.txt" "$out/throughput.jsonl" "$out/predict.jsonl"; tail -3 "$out/gpu_tests.log"

@@ -44,7 +44,7 @@ IDENTITY_LAUNCHER = (
     + """
 import sys, torch
 import isonet2.pipeline.predict as predict
-predict.model_from_checkpoint = lambda ckpt: torch.nn.Identity()
+predict.model_from_checkpoint = lambda ckpt, **where: torch.nn.Identity()
 sys.argv[0] = "isonet.py"
 from isonet2.cli import main
 main()
@@ -54,6 +54,23 @@ main()
 LAUNCHER = (
     PEAK_RECORDER
     + """
+from isonet2.cli import main
+main()
+"""
+)
+
+# The predictor keeps the default weight layout on a GPU (channels-last only on the CPU); this
+# launcher tries channels-last 3D there too, to measure whether the GPU would gain from it.
+CHANNELS_LAST_LAUNCHER = (
+    PEAK_RECORDER
+    + """
+import torch
+from isonet2.predict import predictor
+plain_init = predictor.TilePredictor.__init__
+def channels_last_init(self, *args, **kwargs):
+    plain_init(self, *args, **kwargs)
+    self.model.to(memory_format=torch.channels_last_3d)
+predictor.TilePredictor.__init__ = channels_last_init
 from isonet2.cli import main
 main()
 """
@@ -102,6 +119,11 @@ def main() -> None:
         action="store_true",
         help="replace the network by an identity (host memory and I/O without network cost)",
     )
+    parser.add_argument(
+        "--channels_last",
+        action="store_true",
+        help="channels-last 3D weights on any device (the command uses them on the CPU only)",
+    )
     args = parser.parse_args()
     shape = tuple(int(v) for v in args.shape.split(","))
     assert len(shape) == 3
@@ -124,6 +146,8 @@ def main() -> None:
     star = "data_\n\nloop_\n" + "".join(f"_{label}\n" for label in labels) + row + "\n"
     (folder / "tomograms.star").write_text(star)
     launcher = IDENTITY_LAUNCHER if args.identity else LAUNCHER
+    if args.channels_last:
+        launcher = CHANNELS_LAST_LAUNCHER
     command = [sys.executable, "-c", launcher, "predict", "tomograms.star", "model.pt",
                "--output_dir", "out", "--batch_size", args.batch_size]  # fmt: skip
     if args.device == "cpu":
@@ -150,6 +174,7 @@ def main() -> None:
                 "cube": args.cube,
                 "inputs": len(names),
                 "network": "identity" if args.identity else args.arch,
+                "channels_last": args.channels_last or args.device == "cpu",
                 "seconds": round(seconds, 2),
                 "mvoxels_per_s": round(np.prod(shape) / seconds / 1e6, 2),
                 "peak_rss_gib": round(peak_bytes / 2**30, 3),
