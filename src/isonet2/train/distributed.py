@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.distributed.elastic.agent.server import local_elastic_agent
 from torch.distributed.elastic.multiprocessing.api import DefaultLogsSpecs, SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ErrorHandler
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
@@ -162,17 +163,76 @@ def launch_workers(entry: Callable[..., Any], nprocs: int, args: tuple[Any, ...]
             max_restarts=0,
             monitor_interval=MONITOR_INTERVAL_S,
             logs_specs=DefaultLogsSpecs(log_dir=log_dir),
+            signals_to_handle="SIGTERM,SIGHUP,SIGQUIT",  # Ctrl-C: _ctrl_c_stops_workers_quietly
         )
+        ctrl_c = threading.Event()
         try:
-            returned = elastic_launch(config, _worker)(entry, level, *args)
+            with _ctrl_c_stops_workers_quietly(ctrl_c):
+                returned = elastic_launch(config, _worker)(entry, level, *args)
         except ChildFailedError as failed:
             rank, reason = _root_cause(failed, Path(log_dir))
             raise InputError(f"worker {rank} failed: {reason}") from None
         except SignalException as stopped:  # Ctrl-C or a kill: the launcher stopped the workers
-            if stopped.sigval == signal.SIGINT:
+            if stopped.sigval == signal.SIGINT or ctrl_c.is_set():
                 raise KeyboardInterrupt from None
             raise SystemExit(128 + int(stopped.sigval)) from None
     return returned[0]
+
+
+@contextmanager
+def _ctrl_c_stops_workers_quietly(ctrl_c: threading.Event) -> Iterator[None]:
+    """While the block launches workers, Ctrl-C stops them as the launcher's SIGTERM does.
+
+    A spawned worker spends seconds importing torch before `_worker` installs the stop
+    handlers, and Ctrl-C (SIGINT to the whole process group) then printed each worker's
+    KeyboardInterrupt traceback. So workers are started with SIGINT ignored, a disposition
+    that survives exec (`_started_ignoring_ctrl_c`), until `_worker` installs its handlers.
+    This process takes Ctrl-C itself instead of the launcher (which `launch_workers` tells
+    not to): it sets `ctrl_c` and has the launcher stop the workers with SIGTERM, which ends
+    a starting worker at once and quietly and unwinds a training one through its cleanup.
+    Passed on as SIGINT, it was lost on a starting worker, which the launcher then waited
+    30 s for.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        ctrl_c.set()
+        raise SignalException(f"Process {os.getpid()} got Ctrl-C", sigval=signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    original = local_elastic_agent.start_processes
+    local_elastic_agent.start_processes = _started_ignoring_ctrl_c(original, stop)
+    try:
+        yield
+    finally:
+        local_elastic_agent.start_processes = original
+        signal.signal(signal.SIGINT, previous)
+
+
+def _started_ignoring_ctrl_c(start: Callable[..., Any], stop: Callable[..., Any]) -> Any:
+    """The launcher's `start_processes`, run with SIGINT ignored: its workers inherit that.
+
+    Starting the processes takes milliseconds; a Ctrl-C in them reaches nobody and has to be
+    pressed again. One that Python had received but not yet handled when the handler became
+    SIG_IGN would raise "OSError: Signal 2 ignored due to race condition": it is taken as the
+    Ctrl-C it was.
+    """
+
+    def start_processes(*args: Any, **kwargs: Any) -> Any:
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                return start(*args, **kwargs)
+            finally:
+                signal.signal(signal.SIGINT, stop)
+        except OSError as error:
+            if "race condition" not in str(error):
+                raise
+            stop(signal.SIGINT, None)
+
+    return start_processes
 
 
 @contextmanager
@@ -222,7 +282,7 @@ def _worker(entry: Callable[..., Any], level: int, *args: Any) -> Any:
     launcher stops the other workers of a failed launch with SIGTERM: it raises SystemExit
     here, so they clean up on their way out (`isonet2.train.stopping`).
     """
-    install_stop_handlers()
+    install_stop_handlers()  # Ctrl-C, ignored while this worker started, now unwinds it
     package = logging.getLogger("isonet2")
     package.setLevel(level if is_main_process() else logging.WARNING)
     handler = logging.StreamHandler(sys.stderr)
