@@ -73,3 +73,20 @@ def test_outside_the_main_thread_the_block_runs_unchanged() -> None:
     worker.start()
     worker.join()
     assert seen == [signal.getsignal(signal.SIGTERM)]
+
+
+def test_after_a_stop_in_a_nested_block_the_outer_one_does_not_raise_again() -> None:
+    """The CLI wraps every command, the GUI server its own loop: the GUI's cleanup after a
+    SIGTERM runs in the CLI's block, where a second SIGTERM must not cut it short."""
+    before = signal.getsignal(signal.SIGTERM)
+    cleaned = []
+    with pytest.raises(StopSignal), stop_signals_raise():
+        try:
+            with stop_signals_raise():
+                send(signal.SIGTERM)
+        except StopSignal:
+            send(signal.SIGTERM)  # the server's cleanup, in the outer block
+            cleaned.append(True)
+            raise
+    assert cleaned == [True]
+    assert signal.getsignal(signal.SIGTERM) == before

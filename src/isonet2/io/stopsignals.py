@@ -65,6 +65,12 @@ def stop_signals_raise() -> Iterator[None]:
                 previous[signum] = signal.signal(signum, _raise_once)
     try:
         yield
+    except StopSignal:
+        # an enclosing block (the CLI around the GUI's) must not raise again in the cleanup
+        for signum, handler in previous.items():
+            if handler is _raise_once:
+                previous[signum] = _set_aside
+        raise
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
