@@ -163,7 +163,7 @@ def test_the_star_table_round_trip(gui_server: Any) -> None:
     table["rows"][0][defocus] = "about 3 µm"
     status, payload = gui_server.call("PUT", "/api/star", table)
     assert status == 422
-    assert "not a float" in payload["errors"]["0:rlnDefocus"]
+    assert "is not a number" in payload["errors"]["0:rlnDefocus"]
     assert star.read_text() == before
 
 

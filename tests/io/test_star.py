@@ -122,7 +122,11 @@ def test_atomic_rewrite_leaves_no_temp_files(tmp_path: Path) -> None:
     [
         (
             "data_\nloop_\n_rlnIndex\n_rlnPixelSize\n1 abc\n",
-            "row 1, column rlnPixelSize: 'abc' is not a float",
+            "row 1, column rlnPixelSize: 'abc' is not a number",
+        ),
+        (
+            "data_\nloop_\n_rlnIndex\n_rlnPixelSize\n_rlnNumberSubtomo\n1 10 2.5\n",
+            "row 1, column rlnNumberSubtomo: '2.5' is not a whole number",
         ),
         ("data_\nloop_\n_rlnIndex\n_rlnPixelSize\n1\n", "1 values for 2 columns"),
         ("data_\nloop_\n_rlnIndex\n1\n", "column rlnPixelSize is missing"),

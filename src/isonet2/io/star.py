@@ -139,6 +139,9 @@ class StarTable:
         return [row for row in self.rows if row.index in indices]
 
 
+_KIND_WORDS = {float: "number", int: "whole number"}  # what a cell should hold, in words
+
+
 def _parse_value(text: str, kind: type, where: str) -> Any:
     if text.strip().lower() in _EMPTY:
         return None
@@ -147,7 +150,7 @@ def _parse_value(text: str, kind: type, where: str) -> Any:
     try:
         number = float(text)
     except ValueError:
-        raise InputError(f"{where}: '{text}' is not a {kind.__name__}") from None
+        raise InputError(f"{where}: '{text}' is not a {_KIND_WORDS[kind]}") from None
     if math.isnan(number):  # "-nan" and the like: empty, as "nan" is
         return None
     if not math.isfinite(number):
@@ -157,7 +160,7 @@ def _parse_value(text: str, kind: type, where: str) -> Any:
         )
     if kind is int:
         if not number.is_integer():
-            raise InputError(f"{where}: '{text}' is not a int")
+            raise InputError(f"{where}: '{text}' is not a {_KIND_WORDS[int]}")
         return int(number)
     return number
 
