@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 import isonet2.pipeline.refine as refine
 import isonet2.pipeline.training as training
@@ -57,3 +58,15 @@ def test_the_run_record_and_the_workers_get_the_fitted_value(
     fitted = min(4, training.usable_cpus()) if expected is None else expected
     assert handed[0].ncpus == fitted
     assert json.loads((out / "refine_config.json").read_text())["parameters"]["ncpus"] == fitted
+
+
+@pytest.mark.parametrize(("device", "expected"), [("cpu", 1), ("cuda", 4)])
+def test_only_cpu_training_is_fitted(
+    monkeypatch: pytest.MonkeyPatch, device: str, expected: int
+) -> None:
+    """On GPUs a training process mostly waits for its GPU: the default 4 stays."""
+    monkeypatch.setattr(training, "usable_cpus", lambda: 1)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    cfg = parse_command_line(RefineConfig, ["t.star"])
+    devices = [torch.device(device, 0) if device == "cuda" else torch.device("cpu")]
+    assert training.fit_loader_workers(cfg, devices).ncpus == expected

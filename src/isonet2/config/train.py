@@ -50,8 +50,8 @@ class TrainingConfig(CommandConfig):
     )
     ncpus: int = param(
         4,
-        "data-loading worker processes per training process (per GPU); left out, 4 or as many "
-        "as fit the CPUs this run may use",
+        "data-loading worker processes per training process (per GPU); left out, 4 (on the CPU "
+        "at most as many as fit the CPUs this run may use)",
         aliases=("ncpu",),
         ge=0,
         le=MAX_LOADER_WORKERS,

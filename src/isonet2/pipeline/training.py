@@ -62,7 +62,14 @@ def launch(
 
 
 def fit_loader_workers(cfg: TrainingT, devices: list[torch.device]) -> TrainingT:
-    """`cfg` with --ncpus fitted to this machine (`loader_workers`), to record and launch."""
+    """`cfg` with --ncpus fitted to this machine (`loader_workers`), to record and launch.
+
+    Only for training on the CPU, where the workers and the network compete for the same
+    cores; on GPUs the default stays 4 per process, as before (a training process there
+    mostly waits for its GPU; not measured with fewer).
+    """
+    if devices[0].type != "cpu":
+        return cfg
     processes = worker_count(devices, cfg.cpu_workers)
     local = int(os.environ.get("LOCAL_WORLD_SIZE", processes))  # an outer torchrun's count
     return cfg.model_copy(update={"ncpus": loader_workers(cfg, local, usable_cpus())})
@@ -79,9 +86,9 @@ def loader_workers(cfg: TrainingConfig, processes: int, cpus: int) -> int:
     """Loader workers per training process: --ncpus as given; left at its default, at most
     each process's share of the `cpus` (0 when there is less than one CPU each).
 
-    The default of 4 suits a GPU node; on a 2-core laptop or CI runner, 4 workers per process
-    only compete with training for the cores (and torch warns about it). An --ncpus the user
-    typed is kept, with one warning when it exceeds the CPUs.
+    The default of 4 suits a GPU node; training on a 2-core laptop or CI runner, 4 workers
+    per process only compete with the network for the cores (and torch warns about it). An
+    --ncpus the user typed is kept, with one warning when it exceeds the CPUs.
     """
     if "ncpus" in cfg.model_fields_set:
         if cfg.ncpus * processes > cpus:
