@@ -178,3 +178,41 @@ def test_an_os_error_is_one_line_naming_the_path(
         "isonet.py simulate: error: sim/full/sim_01.mrc: No space left on device; free space "
         "there or choose another output folder\n"
     )
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["deconv", "t.star", "--deconvfolder", "afile"],
+        ["make_mask", "t.star", "--maskfolder", "afile"],
+        ["refine", "t.star", "--outputdir", "afile"],
+        ["refine", "t.star", "-o", "afile"],
+    ],
+)
+def test_a_folder_message_names_the_option_as_typed(
+    project: Path, capsys: pytest.CaptureFixture[str], words: list[str]
+) -> None:
+    """The tutorial's --deconvfolder, not the field's --output_dir, in the one line."""
+    assert run(["prepare_star", "full", "--output_star", "t.star"]) == 0
+    Path("afile").write_text("in the way")
+    capsys.readouterr()
+    assert run(words) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        f"isonet.py {words[0]}: error: {words[2]} afile: a file is in the way of this folder; "
+        "choose another folder or move the file"
+    )
+    assert not any("error" in line for line in err[:-1])
+
+
+def test_a_config_remembers_the_spelling_typed() -> None:
+    cfg = parse_command_line(RefineConfig, ["t.star", "--OutputDir", "x", "--ncpu", "2"])
+    assert cfg.flag("output_dir") == "--OutputDir" and cfg.flag("ncpus") == "--ncpu"
+    assert cfg.flag("epochs") == "--epochs"  # not typed
+    assert cfg.model_copy(update={"epochs": 3}).flag("output_dir") == "--OutputDir"
+
+
+def test_configs_with_equal_values_are_equal_however_spelled() -> None:
+    typed = parse_command_line(RefineConfig, ["t.star", "--OutputDir", "x"])
+    assert typed == parse_command_line(RefineConfig, ["t.star", "-o", "x"])
+    assert typed != parse_command_line(RefineConfig, ["t.star", "-o", "y"])

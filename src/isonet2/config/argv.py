@@ -137,12 +137,17 @@ def _unknown(command: str, flag: str, table: dict[str, str]) -> UsageError:
     return UsageError(f"unknown flag {flag}{hint}")
 
 
-def parse_words(model: type[CommandConfig], argv: list[str]) -> dict[str, Any]:
-    """Split command-line words into {field name: raw value}, without validating values."""
+def parse_words(
+    model: type[CommandConfig], argv: list[str], spelled: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Split command-line words into {field name: raw value}, without validating values.
+
+    `spelled`, when given, receives {field name: the option as typed} (e.g. --deconvfolder).
+    """
     fields = model.model_fields
     table, shorts, slots = flag_table(model), _short_table(model), positionals(model)
     values: dict[str, Any] = {}
-    spelled: dict[str, str] = {}
+    spelled = {} if spelled is None else spelled
     words = list(argv)
     free: list[str] = []
     while words:
@@ -208,11 +213,14 @@ def validation_message(model: type[CommandConfig], error: ValidationError) -> st
 
 def parse_command_line(model: type[CommandConfig], argv: list[str]) -> CommandConfig:
     """Command-line words -> a validated config; any mistake raises UsageError (one line)."""
-    values = parse_words(model, argv)
+    spelled: dict[str, str] = {}
+    values = parse_words(model, argv, spelled)
     try:
-        return model.model_validate(values)
+        cfg = model.model_validate(values)
     except ValidationError as error:
         raise UsageError(validation_message(model, error)) from None
+    cfg._typed_flags = spelled
+    return cfg
 
 
 def value_word(value: Any) -> str:

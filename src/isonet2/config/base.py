@@ -16,7 +16,7 @@ import os
 import re
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 
 def param(
@@ -122,6 +122,18 @@ class CommandConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     command: ClassVar[str] = ""
+    # the option spellings the user typed, by field: messages name what they wrote
+    _typed_flags: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def flag(self, name: str) -> str:
+        """How the user wrote field `name`'s option (e.g. --deconvfolder); else --name."""
+        return self._typed_flags.get(name, f"--{name}")
+
+    def __eq__(self, other: object) -> bool:
+        """Configs of one command with equal values are equal, however options were spelled."""
+        if not isinstance(other, CommandConfig):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
 
     @classmethod
     def summary(cls) -> str:

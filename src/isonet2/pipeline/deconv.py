@@ -76,7 +76,7 @@ def run(cfg: DeconvConfig) -> DeconvResult:
     output_dir = Path(cfg.output_dir)
     outputs = [output_dir / f"{path.stem}_deconv.mrc" for path in inputs]
     check_unique_outputs(outputs, star_path)
-    make_folder(output_dir)
+    make_folder(output_dir, cfg.flag("output_dir"))
     write_run_config(cfg, output_dir / "deconv_config.json")
 
     for row, info, target in progress_bar(

@@ -79,7 +79,7 @@ def before_after_table(before: list[dict[str, object]], after: list[dict[str, ob
 
 def run(cfg: DemoConfig) -> DemoResult:
     """Run the four steps and print the table."""
-    out = make_folder(cfg.output_dir)
+    out = make_folder(cfg.output_dir, cfg.flag("output_dir"))
     device = select_devices(cfg.gpuID)[0]
     size = GPU_SIZE if device.type == "cuda" else CPU_SIZE
     epochs = cfg.epochs or size.epochs

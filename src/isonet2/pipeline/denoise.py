@@ -45,7 +45,7 @@ def run(cfg: DenoiseConfig) -> TrainResult:
     cfg = fit_loader_workers(cfg, devices)
     main = is_main_process()
     if main:
-        make_folder(output_dir)
+        make_folder(output_dir, cfg.flag("output_dir"))
         write_run_config(cfg, output_dir / "denoise_config.json")
     result = launch(cfg, train_worker, devices)
     if cfg.with_predict:  # every rank: under an outer torchrun predict shares the tomograms

@@ -167,7 +167,7 @@ def run(cfg: EvaluateConfig) -> EvaluateResult:
         for path in (job.map_path, job.reference_path):
             require_finite_volume(open_volume(path))  # a NaN made every score NaN, exit 0
     output_dir = Path(cfg.output_dir)
-    make_folder(output_dir)
+    make_folder(output_dir, cfg.flag("output_dir"))
     write_run_config(cfg, output_dir / "evaluate_config.json")
     result = EvaluateResult(jsonl_path=output_dir / JSONL_NAME)
     for job in jobs:

@@ -117,7 +117,7 @@ def run(cfg: MakeMaskConfig) -> MakeMaskResult:
         else None
         for row in rows
     ]
-    make_folder(output_dir)
+    make_folder(output_dir, cfg.flag("output_dir"))
     write_run_config(cfg, output_dir / "make_mask_config.json")
 
     work = list(zip(rows, sources, infos, boundaries, outputs, strict=True))

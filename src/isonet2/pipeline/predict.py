@@ -161,7 +161,7 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
             read_info(path)  # every input checked before the first hour of work
     output_dir = Path(cfg.output_dir)
     if context.is_main:
-        make_folder(output_dir)
+        make_folder(output_dir, cfg.flag("output_dir"))
         write_run_config(cfg, output_dir / "predict_config.json")
     tags = ["", "_model2"][: len(models)]
     jobs = [

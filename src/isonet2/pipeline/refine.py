@@ -88,7 +88,7 @@ def run(cfg: RefineConfig) -> RefineResult:
     main = is_main_process()  # under an outer torchrun only rank 0 writes and preprocesses
     if main:
         output_dir = Path(cfg.output_dir)
-        make_folder(output_dir)
+        make_folder(output_dir, cfg.flag("output_dir"))
         write_run_config(cfg, output_dir / "refine_config.json")
     if main and cfg.with_deconv:
         deconv.run(

@@ -109,7 +109,7 @@ def _check_tilt_range(cfg: SimulateConfig) -> None:
 def run(cfg: SimulateConfig) -> SimulateResult:
     """Simulate cfg.number_tomograms tomograms, write their volumes, then the star."""
     _check_tilt_range(cfg)
-    root = make_folder(cfg.output_dir)
+    root = make_folder(cfg.output_dir, cfg.flag("output_dir"))
     names = tomogram_names(cfg.number_tomograms)
     subtomos = max(1, int(AUTO_SUBTOMOS_TOTAL / cfg.number_tomograms))
     rows: list[TomogramRow] = []
