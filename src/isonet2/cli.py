@@ -104,7 +104,7 @@ def run(argv: list[str]) -> int:
         print(f"{PROG} {name}: {how}", file=sys.stderr)
         return code
     except SystemExit as stop:  # a training process stopped by SIGTERM (train/stopping.py)
-        if not (isinstance(stop.code, int) and stop.code - 128 in set(STOP_SIGNALS)):
+        if not (isinstance(stop.code, int) and stop.code - 128 in STOP_SIGNALS):
             raise
         print(f"{PROG} {name}: stopped by {signal.Signals(stop.code - 128).name}", file=sys.stderr)
         return stop.code

@@ -41,14 +41,25 @@ def exit_code(stop: KeyboardInterrupt) -> int:
     return 128 + int(getattr(stop, "signum", signal.SIGINT))
 
 
-def _set_aside(signum: int, frame: FrameType | None) -> None:
-    """A stop signal after the first: the exit is already under way."""
+def set_aside(signum: int, frame: FrameType | None) -> None:
+    """A stop signal after the first: nothing to do, the exit is already under way.
+
+    A handler rather than SIG_IGN: a signal that arrived just before the handlers were
+    replaced is still run by Python afterwards, and finding SIG_IGN it raised "OSError:
+    Signal 15 ignored due to race condition" in the middle of the exit. (Also the training
+    processes' handler for later stops: train/stopping.py.)
+    """
+
+
+def left_ignored(signum: int) -> bool:
+    """True for a SIGHUP that is ignored now: started under `nohup`, it stays ignored."""
+    return signum == signal.SIGHUP and signal.getsignal(signum) is signal.SIG_IGN
 
 
 def _raise_once(signum: int, frame: FrameType | None) -> None:
     for other in STOP_SIGNALS:
         if signal.getsignal(other) is _raise_once:
-            signal.signal(other, _set_aside)
+            signal.signal(other, set_aside)
     raise StopSignal(signum)
 
 
@@ -61,7 +72,7 @@ def stop_signals_raise() -> Iterator[None]:
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for signum in STOP_SIGNALS:
-            if signum == signal.SIGTERM or signal.getsignal(signum) is not signal.SIG_IGN:
+            if not left_ignored(signum):
                 previous[signum] = signal.signal(signum, _raise_once)
     try:
         yield
@@ -69,7 +80,7 @@ def stop_signals_raise() -> Iterator[None]:
         # an enclosing block (the CLI around the GUI's) must not raise again in the cleanup
         for signum, handler in previous.items():
             if handler is _raise_once:
-                previous[signum] = _set_aside
+                previous[signum] = set_aside
         raise
     finally:
         for signum, handler in previous.items():

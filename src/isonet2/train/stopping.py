@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
+from isonet2.io.stopsignals import left_ignored, set_aside
+
 # Ctrl-C, the launcher stopping workers (or `kill`, the GUI's Cancel), and a closed terminal
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -37,16 +39,6 @@ def _raise_stop(signum: int) -> None:
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise SystemExit(128 + signum)
-
-
-def set_aside(signum: int, frame: FrameType | None) -> None:
-    """A stop signal after the first: nothing to do, the exit is already under way.
-
-    A handler rather than SIG_IGN: a signal that arrived just before `unwind_once` replaced
-    the handlers is still run by Python afterwards, and finding SIG_IGN it raised
-    "OSError: Signal 15 ignored due to race condition" in the middle of the exit. It is
-    installed restarting interrupted system calls, so C++ code on the way out sees no EINTR.
-    """
 
 
 def unwind_once(signum: int, frame: FrameType | None) -> None:
@@ -61,7 +53,9 @@ def unwind_once(signum: int, frame: FrameType | None) -> None:
     for stop in STOP_SIGNALS:
         if signal.getsignal(stop) is unwind_once:  # an ignored SIGHUP stays ignored
             signal.signal(stop, set_aside)
-            signal.siginterrupt(stop, False)  # as SIG_IGN did: no system call of the exit fails
+            # restarting interrupted system calls, as SIG_IGN did: C++ code on the way out
+            # sees no EINTR
+            signal.siginterrupt(stop, False)
     _pending[:] = [signum]
     if _deferring[0] == 0:
         _raise_stop(signum)
@@ -76,7 +70,7 @@ def install_stop_handlers() -> dict[int, Callable[..., Any] | int | None]:
     return {
         signum: signal.signal(signum, unwind_once)
         for signum in STOP_SIGNALS
-        if signum != signal.SIGHUP or signal.getsignal(signum) is not signal.SIG_IGN
+        if not left_ignored(signum)
     }
 
 
