@@ -188,6 +188,15 @@ def test_not_a_checkpoint(tmp_path: Path, make: Any) -> None:
     assert "\n" not in str(info.value)
 
 
+def test_an_hdf5_model_is_named_as_such(tmp_path: Path) -> None:
+    """IsoNet 1 saved Keras .h5 models; the tutorial's placeholder is <model_file.h5>."""
+    path = tmp_path / "model.h5"
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(504))
+    with pytest.raises(InputError, match="is not an isonet2 checkpoint but an HDF5 file") as info:
+        load_checkpoint(path)
+    assert "the .pt file that isonet2's refine or denoise wrote" in str(info.value)
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such checkpoint file"):
         load_checkpoint(tmp_path / "absent.pt")

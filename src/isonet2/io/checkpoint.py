@@ -229,6 +229,18 @@ def _check_finite_weights(ckpt: dict[str, Any], source: str) -> None:
                 )
 
 
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _is_hdf5(path: Path) -> bool:
+    """Whether the file starts with the HDF5 signature (IsoNet 1 saved Keras models so)."""
+    try:
+        with path.open("rb") as f:
+            return f.read(len(_HDF5_SIGNATURE)) == _HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint onto the CPU with `torch.load(weights_only=True)`, then `migrate` it.
 
@@ -243,8 +255,15 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     except OSError as exc:
         raise InputError(f"{path}: cannot read the checkpoint ({exc.strerror})") from exc
     except Exception as exc:  # any decoding failure means the bytes are not a checkpoint
+        if _is_hdf5(path):
+            raise InputError(
+                f"{path} is not an isonet2 checkpoint but an HDF5 file (the .h5 model format of "
+                "IsoNet 1); give the .pt file that isonet2's refine or denoise wrote, e.g. "
+                "01_test/network_isonet2-n2n_unet-medium_96_full.pt"
+            ) from exc
         raise InputError(
-            f"{path} is not an isonet2 checkpoint (torch cannot load it: {type(exc).__name__})"
+            f"{path} is not an isonet2 checkpoint (torch cannot load it: {type(exc).__name__}); "
+            "give the .pt file that refine or denoise wrote"
         ) from exc
     if not isinstance(obj, dict):
         raise InputError(
