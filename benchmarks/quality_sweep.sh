@@ -4,6 +4,8 @@
 # Three trainings of the short-run recipe at batch 2 share an H200 in about 7 minutes.
 #
 # Usage:  bash benchmarks/quality_sweep.sh WORK "name|refine flags" ["name|refine flags" ...]
+# A setting "name|refine flags|make_mask flags" runs make_mask first (MASK_FLAGS of
+# refine_quality.sh; the third field may be empty: "masked|--seed 1|").
 # Example (three seeds of the README's fifth set; L2+FSC's band weight defaults to 1):
 #   bash benchmarks/quality_sweep.sh /tmp/sweep \
 #     "s0|--loss_func L2+FSC" "s1|--loss_func L2+FSC --seed 1" "s2|--loss_func L2+FSC --seed 2"
@@ -22,6 +24,8 @@ first=${1%%|*}
 # the first setting simulates the project; the others start once it exists and link to it
 for spec in "$@"; do
   name=${spec%%|*}; flags=${spec#*|}; [ "$flags" = "$spec" ] && flags=""
+  unset MASK_FLAGS
+  case $flags in *"|"*) export MASK_FLAGS=${flags#*|}; flags=${flags%%|*} ;; esac
   if [ "$name" = "$first" ]; then
     SIM_FROM="" bash "$here/refine_quality.sh" "$work/$name" "${EPOCHS:-10}" "${PER_TOMO:-125}" \
       $recipe $flags > "$work/$name.log" 2>&1 &

@@ -12,6 +12,8 @@
 #   are added to predict, e.g. PREDICT_FLAGS="--tta --tta_mirrors --tile_size 128
 #   --input_column rlnTomoName" for the README's best maps. SHAPE (default 128,384,384) is
 #   the simulated tomograms' Z,Y,X size; smaller ones only for checking the script on a CPU.
+#   MASK_FLAGS, where set (even empty), runs `isonet.py make_mask` with those flags on the
+#   project before refine, as the tutorial does, so training cubes are drawn inside the masks.
 set -euo pipefail
 gpus=${GPU_IDS:-0}
 work=${1:-quality_run}; epochs=${2:-10}; per_tomo=${3:-125}; shift 3 || true
@@ -32,6 +34,10 @@ for row in table.rows:
 write_star(table, "sim/tomograms.star")
 PY
 isonet.py evaluate --star sim/tomograms.star --column rlnTomoName --ground_truth sim/ground_truth -o eval_raw
+if [ -n "${MASK_FLAGS+set}" ]; then
+  # shellcheck disable=SC2086  # MASK_FLAGS is a list of words
+  isonet.py make_mask sim/tomograms.star --maskfolder mask $MASK_FLAGS
+fi
 isonet.py refine sim/tomograms.star -o refine --CTF_mode network \
     --epochs "$epochs" --save_interval "$epochs" --gpuID "$gpus" "$@"
 model=$(ls refine/network_*_full.pt | grep -v _epoch | head -1)  # whatever --arch/--cube_size
