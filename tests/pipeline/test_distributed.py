@@ -158,7 +158,9 @@ def test_loader_workers_of_a_launched_worker_are_forked_not_spawned() -> None:
     assert child_processes() == []
 
 
-def fixed_rotation(random_rot_weight: float, generator: torch.Generator) -> CubeRotation:
+def fixed_rotation(
+    random_rot_weight: float, generator: torch.Generator, *, mirrors: bool = False
+) -> CubeRotation:
     """The same cube rotation for every batch (rotations are drawn per rank, per batch)."""
     return CubeRotation(5)
 

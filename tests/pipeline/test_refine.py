@@ -22,6 +22,7 @@ from test_distributed import child_processes
 from isonet2.cli import run
 from isonet2.io.checkpoint import load_checkpoint
 from isonet2.io.star import read_star, write_star
+from isonet2.targets.augment import Mirrored
 
 # tests add only a short run and a small cube to the tutorial's lines (plus a small network
 # and no data-loading workers, to stay fast on 2 CPU cores)
@@ -49,9 +50,10 @@ def test_refine_ctf_network(train_project: Path) -> None:
     assert list((out / "preview").glob("*_epoch1.png"))
 
 
-def test_fsc_weight_reaches_the_training_loss(
+def test_fsc_weight_and_train_mirrors_reach_the_training(
     train_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import isonet2.targets.noise2noise as noise2noise
     import isonet2.train.trainer as trainer
 
     asked: list[tuple[str, float]] = []
@@ -61,12 +63,22 @@ def test_fsc_weight_reaches_the_training_loss(
         asked.append((name, fsc_weight))
         return real(name, fsc_weight)
 
+    drawn: list[object] = []
+    real_draw = noise2noise.draw_rotation
+
+    def spy_draw(weight: float, generator: torch.Generator, *, mirrors: bool = False) -> object:
+        drawn.append(real_draw(weight, generator, mirrors=mirrors))
+        return drawn[-1]
+
     monkeypatch.setattr(trainer, "get_base_loss", spy)
-    line = f"isonet.py refine tomograms.star -o w --loss_func L2+FSC --fsc_weight 3 {FAST}"
-    assert isonet(line) == 0
+    monkeypatch.setattr(noise2noise, "draw_rotation", spy_draw)
+    flags = f"--loss_func L2+FSC --fsc_weight 3 --train_mirrors True --seed 3 {FAST}"
+    assert isonet(f"isonet.py refine tomograms.star -o w {flags}") == 0
     assert asked == [("L2+FSC", 3.0)]
+    assert any(isinstance(rotation, Mirrored) for rotation in drawn), drawn
     recorded = json.loads((train_project / "w" / "refine_config.json").read_text())
     assert recorded["parameters"]["fsc_weight"] == 3.0
+    assert recorded["parameters"]["train_mirrors"] is True
 
 
 def test_refine_noise_level_picks_single_map(train_project: Path) -> None:

@@ -9,6 +9,7 @@ from isonet2.fourier.wedge import missing_wedge_mask
 from isonet2.targets.augment import (
     ArbitraryRotation,
     CubeRotation,
+    Mirrored,
     draw_rotation,
     noise_amplitude,
     rotated_mask_rfft,
@@ -36,6 +37,35 @@ def test_cube_rotation_moves_spectrum_onto_rotated_wedge(k: int) -> None:
     outside = spectrum_energy(rotated, 1.0 - rotated_wedge)
     assert (outside / spectrum_energy(rotated, torch.ones_like(rotated_wedge)) < 1e-10).all()
     assert torch.equal(rotation.centred_masks(centred).sum(), centred.sum())  # a permutation
+
+
+@pytest.mark.parametrize("k", [0, 5, 17])
+def test_a_mirrored_cube_rotation_moves_spectrum_onto_its_mirrored_wedge(k: int) -> None:
+    """An asymmetric wedge (-50..65) is not its own mirror image: volume and mask must agree."""
+    volumes, _, centred = _wedge_filtered_noise(2, seed=k)
+    mirrored, plain = Mirrored(CubeRotation(k)), CubeRotation(k)
+    rotated_wedge = rotated_mask_rfft(mirrored, centred)
+    assert set(rotated_wedge.unique().tolist()) <= {0.0, 1.0}
+    if k == 0:  # unrotated, the mirror swaps the wedge's two unequal sides
+        assert not torch.equal(rotated_wedge, rotated_mask_rfft(plain, centred))
+    rotated = mirrored.volumes(volumes)
+    outside = spectrum_energy(rotated, 1.0 - rotated_wedge)
+    assert (outside / spectrum_energy(rotated, torch.ones_like(rotated_wedge)) < 1e-10).all()
+    # x -> -x of the rotated cube, voxel for voxel, about index C//2
+    expected = plain.volumes(volumes)
+    assert torch.equal(rotated[..., C // 2 + 1 :], expected[..., 1 : C // 2].flip(-1))
+    assert torch.equal(rotated[..., C // 2], expected[..., C // 2])
+
+
+def test_a_mirrored_arbitrary_rotation_mostly_lines_up() -> None:
+    volumes, _, centred = _wedge_filtered_noise(2, seed=0)
+    matrix = torch.tensor([[0.36, 0.48, -0.8], [-0.8, 0.6, 0.0], [0.48, 0.64, 0.6]])
+    rotation = Mirrored(ArbitraryRotation(matrix))
+    rotated_wedge = rotated_mask_rfft(rotation, centred)
+    assert set(rotated_wedge.unique().tolist()) == {0.0, 1.0}
+    rotated = rotation.volumes(volumes)
+    total = spectrum_energy(rotated, torch.ones_like(rotated_wedge))
+    assert (spectrum_energy(rotated, 1.0 - rotated_wedge) / total < 0.3).all()
 
 
 def test_arbitrary_rotation_mostly_lines_up_and_stays_binary() -> None:
@@ -69,6 +99,24 @@ def test_draw_rotation_policy_and_determinism() -> None:
             assert isinstance(b, ArbitraryRotation) and torch.equal(a.matrix, b.matrix)
         else:
             assert a == b
+
+
+def test_mirrors_mirror_half_the_batches_and_leave_the_other_draws_alone() -> None:
+    plain_gen, mirror_gen = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+    plain = [draw_rotation(0.0, plain_gen) for _ in range(400)]
+    with_mirrors = [draw_rotation(0.0, mirror_gen, mirrors=True) for _ in range(400)]
+    share = sum(isinstance(r, Mirrored) for r in with_mirrors) / len(with_mirrors)
+    assert 0.42 < share < 0.58
+    inner = [r.rotation if isinstance(r, Mirrored) else r for r in with_mirrors]
+    assert all(isinstance(r, CubeRotation) for r in inner)
+    assert {r.index for r in inner if isinstance(r, CubeRotation)} == set(range(1, 24))
+    # off (the default), the draws are those made before mirrors existed: seeds replay runs
+    before = torch.Generator().manual_seed(4)
+    indices = []
+    for _ in range(400):
+        torch.rand((), generator=before)  # arbitrary or not
+        indices.append(int(torch.randint(1, 24, (), generator=before)))
+    assert plain == [CubeRotation(index) for index in indices]
 
 
 @pytest.mark.parametrize("mode", ["None", "ramp", "hamming"])

@@ -9,7 +9,7 @@ from target_helpers import random_batch, spectrum_energy, two_tomograms, zero_mo
 
 from isonet2.fourier.ctf import ctf_3d
 from isonet2.fourier.filters import apply_fourier_filter
-from isonet2.targets.augment import draw_rotation, rotated_mask_rfft
+from isonet2.targets.augment import Mirrored, draw_rotation, rotated_mask_rfft
 from isonet2.targets.example import TrainingExample
 from isonet2.targets.filters import FilterBank, fill_missing_wedge
 from isonet2.targets.noise2noise import IsoNet2N2NStrategy, Noise2NoiseStrategy, cube_mean_std
@@ -34,21 +34,29 @@ def _prepare_with_rotation(
     replay = torch.Generator()
     replay.set_state(gen.get_state())
     example = strategy.prepare(batch, model, gen)
-    return example, draw_rotation(strategy.settings.random_rot_weight, replay)
+    settings = strategy.settings
+    return example, draw_rotation(
+        settings.random_rot_weight, replay, mirrors=settings.train_mirrors
+    )
 
 
 def _half(x: torch.Tensor) -> torch.Tensor:
     return 0.5 * x
 
 
-@pytest.mark.parametrize(("model", "apply_mw_x1"), [(zero_model, True), (_half, False)])
+@pytest.mark.parametrize(
+    ("model", "apply_mw_x1", "mirrors"),
+    [(zero_model, True, False), (_half, False, False), (zero_model, True, True)],
+)
 def test_filled_target_is_measured_half_plus_delta_noise(
-    model: Callable, apply_mw_x1: bool
+    model: Callable, apply_mw_x1: bool, mirrors: bool
 ) -> None:
     b = 8
-    strategy = _strategy(24, random_rot_weight=0.0, apply_mw_x1=apply_mw_x1)
+    strategy = _strategy(24, random_rot_weight=0.0, apply_mw_x1=apply_mw_x1, train_mirrors=mirrors)
     batch = random_batch(b, 24, seed=1)
-    example, rotation = _prepare_with_rotation(strategy, batch, model, seed=2)
+    seed = 3 if mirrors else 2  # seed 3 draws a mirror when mirrors are allowed
+    example, rotation = _prepare_with_rotation(strategy, batch, model, seed=seed)
+    assert isinstance(rotation, Mirrored) == mirrors
     tomo = batch["tomo"]
     wedge = strategy.bank.wedge(tomo)
     even, odd = batch["even"], batch["odd"]

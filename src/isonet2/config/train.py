@@ -287,6 +287,12 @@ class RefineConfig(TrainingConfig):
         ge=0,
         le=1,
     )
+    train_mirrors: bool = param(
+        False,
+        "also mirror half the training batches (x -> -x) after their rotation, so the network "
+        "sees mirror images too, as predict --tta_mirrors shows it; off, since mirroring "
+        "changes a molecule's handedness",
+    )
     with_deconv: bool = param(
         False, "run deconv and make_mask first and train on rlnDeconvTomoName (isonet2)"
     )

@@ -4,6 +4,7 @@ Example:
     k = 5
     rotated = rotate_cube(cube, k)                               # (..., n, n, n)
     rotated_wedge = rotate_centred_spectrum(wedge_mask, k)       # the matching wedge
+    mirrored, mirrored_wedge = mirror_x(cube), mirror_x(wedge_mask)  # x -> -x, both alike
     matrices = random_rotation_matrices(4, torch.Generator().manual_seed(0), device="cuda")
     rotated_batch = rotate_volume(batch, matrices)               # (4, 1, n, n, n)
     rotated_masks = rotate_centred_mask(wedge_mask, matrices)    # (4, 1, n, n, n)
@@ -103,6 +104,15 @@ def rotate_centred_spectrum(spectrum: torch.Tensor, k: int) -> torch.Tensor:
     relation (exact for even N; a known phase for odd N).
     """
     return _apply_signed_permutation(spectrum, k)
+
+
+def mirror_x(volume: torch.Tensor) -> torch.Tensor:
+    """Mirror (..., z, y, x) through the plane x = N//2, exactly: index i -> (2 (N//2) - i) mod N.
+
+    The same index map mirrors a centred spectrum or Fourier mask to match (kx -> -kx about the
+    zero frequency at N//2), with the exactness of ``rotate_centred_spectrum``.
+    """
+    return _negate_axis(volume, volume.ndim - 1)
 
 
 def random_rotation_matrices(

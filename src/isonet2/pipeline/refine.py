@@ -134,6 +134,7 @@ def _train(cfg: RefineConfig, context: DistributedContext) -> RefineResult:
         method,
         mw_weight=cfg.band_weight,
         random_rot_weight=cfg.random_rot_weight,
+        train_mirrors=cfg.train_mirrors,
         noise_mode=cfg.noise_mode,
         apply_mw_x1=cfg.apply_mw_x1,
     )

@@ -2,7 +2,7 @@
 
 Example:
     generator = torch.Generator().manual_seed(0)                # a CPU generator
-    rotation = draw_rotation(random_rot_weight=0.2, generator=generator)
+    rotation = draw_rotation(random_rot_weight=0.2, generator=generator, mirrors=False)
     rotated = rotation.volumes(cubes)                            # (b, 1, c, c, c)
     rotated_wedge = rotated_mask_rfft(rotation, wedge_centred)   # (b, 1, c, c, c//2+1), 0/1
     amplitude = noise_amplitude("ramp", c, device=cubes.device)  # (c, c, c//2+1)
@@ -12,7 +12,9 @@ Rotation policy (ALGORITHM §5): per batch, with probability 1 - random_rot_weig
 non-identity rotations of the cube group (exact index maps, `isonet2.fourier.rotations`),
 otherwise one rotation drawn uniformly from SO(3) (trilinear resampling of the cubes upsampled
 with cubic midpoints, reflected at the faces; its rotated mask is thresholded at 0.5 to stay
-binary). The whole batch shares the rotation.
+binary). With ``mirrors`` (refine --train_mirrors), half the batches are then also mirrored
+(x -> -x, exact): the network also sees mirror images, as ``predict --tta_mirrors`` shows it.
+The whole batch shares the rotation.
 
 Every random draw derives from the one CPU ``torch.Generator`` passed in: rotations are drawn
 from it directly (the same on every device), noise on the data's device (see
@@ -31,6 +33,7 @@ from isonet2.fourier.filters import apply_fourier_filter
 from isonet2.fourier.grids import Device, centred_to_rfft, frequency_indices
 from isonet2.fourier.rotations import (
     CUBE_ROTATIONS,
+    mirror_x,
     random_rotation_matrices,
     rotate_centred_mask,
     rotate_centred_spectrum,
@@ -86,13 +89,34 @@ class ArbitraryRotation:
         return (rotated > 0.5).to(torch.float32)
 
 
-def draw_rotation(random_rot_weight: float, generator: torch.Generator) -> Rotation:
+@dataclass(frozen=True)
+class Mirrored:
+    """A rotation followed by the mirror x -> -x about voxel c//2 (``mirror_x``, exact)."""
+
+    rotation: Rotation
+
+    def volumes(self, volumes: torch.Tensor) -> torch.Tensor:
+        return mirror_x(self.rotation.volumes(volumes)).contiguous()
+
+    def centred_masks(self, masks: torch.Tensor) -> torch.Tensor:
+        return mirror_x(self.rotation.centred_masks(masks))
+
+
+def draw_rotation(
+    random_rot_weight: float, generator: torch.Generator, *, mirrors: bool = False
+) -> Rotation:
     """The batch's rotation: arbitrary with probability ``random_rot_weight``, else one of the
-    23 non-identity cube rotations, uniformly. Draws from the CPU ``generator`` only."""
+    23 non-identity cube rotations, uniformly; with ``mirrors``, then mirrored with probability
+    1/2. Draws from the CPU ``generator`` only (without ``mirrors`` exactly the draws it made
+    before mirrors existed, so a seed gives the same run)."""
+    rotation: Rotation
     if float(torch.rand((), generator=generator)) < random_rot_weight:
-        return ArbitraryRotation(random_rotation_matrices(1, generator)[0])
-    index = int(torch.randint(1, len(CUBE_ROTATIONS), (), generator=generator))
-    return CubeRotation(index)
+        rotation = ArbitraryRotation(random_rotation_matrices(1, generator)[0])
+    else:
+        rotation = CubeRotation(int(torch.randint(1, len(CUBE_ROTATIONS), (), generator=generator)))
+    if mirrors and float(torch.rand((), generator=generator)) < 0.5:
+        return Mirrored(rotation)
+    return rotation
 
 
 def rotated_mask_rfft(rotation: Rotation, masks_centred: torch.Tensor) -> torch.Tensor:

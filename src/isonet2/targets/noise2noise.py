@@ -108,7 +108,9 @@ class IsoNet2N2NStrategy:
     @torch.no_grad()
     def prepare(self, batch: Batch, model: Model, generator: torch.Generator) -> TrainingExample:
         """Inputs (I_e, I_o), targets (T_o, T_e), each (2b, 1, c, c, c); see TargetStrategy."""
-        rotation = draw_rotation(self.settings.random_rot_weight, generator)
+        rotation = draw_rotation(
+            self.settings.random_rot_weight, generator, mirrors=self.settings.train_mirrors
+        )
         tomo = batch["tomo"].to(self.bank.device)
         both = torch.cat([tomo, tomo])
         even = input_cubes(batch, "even", self.bank)

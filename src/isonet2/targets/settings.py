@@ -68,6 +68,7 @@ class TargetSettings:
             whole cube (the band losses are still reported).
         random_rot_weight: probability of an arbitrary SO(3) rotation instead of one of the
             23 non-identity cube rotations, per batch.
+        train_mirrors: mirror half the batches (x -> -x) after their rotation.
         noise_level: current noise level of the single-map recipe, as a fraction of the
             input's std (0 = no noise); the trainer replaces it each epoch from its schedule.
         noise_mode: spectral shape of that noise inside the wedge: "None" (white), "ramp"
@@ -85,6 +86,7 @@ class TargetSettings:
     do_phaseflip_input: bool = True
     mw_weight: float = 0.0
     random_rot_weight: float = 0.2
+    train_mirrors: bool = False
     noise_level: float = 0.0
     noise_mode: NoiseMode = "None"
     snrfalloff: float = 0.0

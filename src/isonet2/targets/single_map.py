@@ -84,7 +84,9 @@ class SingleMapStrategy:
     @torch.no_grad()
     def prepare(self, batch: Batch, model: Model, generator: torch.Generator) -> TrainingExample:
         """Inputs I and targets T, each (b, 1, c, c, c); see TargetStrategy."""
-        rotation = draw_rotation(self.settings.random_rot_weight, generator)
+        rotation = draw_rotation(
+            self.settings.random_rot_weight, generator, mirrors=self.settings.train_mirrors
+        )
         tomo = batch["tomo"].to(self.bank.device)
         x = quantile_normalise(input_cubes(batch, "x", self.bank))
         wedge = self.bank.wedge(tomo)
