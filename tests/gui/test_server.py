@@ -141,7 +141,8 @@ def test_the_star_table_round_trip(gui_server: Any) -> None:
     header_end = max(i for i, line in enumerate(text) if line.startswith("_"))
     text.insert(header_end + 1, f"_rlnMyNote #{header_end}")
     text[header_end + 2 :] = [line + "  keep_me" for line in text[header_end + 2 :] if line]
-    star.write_text("\n".join(text) + "\n")
+    notes = "data_notes\n\nloop_\n_rlnMicrographName #1\nfoo.mrc\n"  # another block
+    star.write_text("\n".join(text) + "\n\n" + notes)
 
     status, table = gui_server.call("GET", "/api/star?path=tomograms.star")
     assert status == 200 and "rlnMyNote" in table["columns"]
@@ -153,6 +154,7 @@ def test_the_star_table_round_trip(gui_server: Any) -> None:
     rows = read_star(star).rows
     assert [row.defocus_angstrom for row in rows] == [30000.0, 12345.0]
     assert [row.extra["rlnMyNote"] for row in rows] == ["keep_me", "keep_me"]
+    assert star.read_text().endswith(notes)
     assert not [p for p in star.parent.iterdir() if p.name.startswith(".tomograms.star")]
 
     # a stale copy is refused; so is a defocus that is not a number

@@ -105,6 +105,45 @@ def test_write_read_round_trip_is_exact(tmp_path: Path) -> None:
     assert "<NA>" not in path.read_text()
 
 
+def test_other_blocks_and_comments_are_written_back(tmp_path: Path) -> None:
+    """Commands rewrite the star to add their columns; nothing else in it may be lost."""
+    optics = "# made by hand\ndata_optics\n\n_rlnVoltage 300\n\n"
+    notes = "data_notes\n\nloop_\n_rlnMicrographName #1\nfoo.mrc\n"
+    table_text = "data_tomos\n# the good ones\nloop_\n_rlnIndex\n_rlnPixelSize\n1 10\n"
+    path = tmp_path / "t.star"
+    path.write_text(optics + table_text + "\n" + notes)
+    table = read_star(path)
+    assert [row.pixel_size_angstrom for row in table.rows] == [10.0]
+    table.rows[0].mask_path = "m.mrc"
+    write_star(table, path)
+    text = path.read_text()
+    assert text.startswith(optics) and text.endswith(notes)
+    assert "data_tomos\n# the good ones\n" in text
+    again = read_star(path)
+    assert again.rows[0].mask_path == "m.mrc" and again.block_name == "tomos"
+    write_star(again, path)
+    assert path.read_text() == text  # rewriting adds nothing either
+
+
+@pytest.mark.parametrize(
+    ("name", "cell"),
+    [
+        ("plain space/a.mrc", "'plain space/a.mrc'"),
+        ("tom's data/a b.mrc", '"tom\'s data/a b.mrc"'),
+        ('say "hi"/a.mrc', "'say \"hi\"/a.mrc'"),
+    ],
+)
+def test_values_are_quoted_as_star_files_quote_them(tmp_path: Path, name: str, cell: str) -> None:
+    """One pair of quotes around the whole value, as RELION reads it (was shell quoting:
+    'tom'"'"'s data/a b.mrc'). The starfile package reads only the first kind back."""
+    path = tmp_path / "q.star"
+    write_star(StarTable(rows=[TomogramRow(index=1, tomogram_path=name)]), path)
+    assert f"  {cell}  " in path.read_text()
+    assert read_star(path).rows[0].tomogram_path == name
+    if "'" not in name and '"' not in name:
+        assert starfile.read(path)["rlnTomoName"].tolist() == [name]
+
+
 def test_denoised_column_only_when_used(tmp_path: Path) -> None:
     text = format_star(StarTable(rows=[TomogramRow(index=1)]))
     assert "rlnDenoisedTomoName" not in text and "rlnCorrectedTomoName" in text
@@ -140,6 +179,12 @@ def test_atomic_rewrite_leaves_no_temp_files(tmp_path: Path) -> None:
             r"-60\.\.95 is not a tilt range; need -90 <= rlnTiltMin <= rlnTiltMax <= 90",
         ),
         ("data_\nloop_\n_rlnIndex\n_rlnPixelSize\n1 0\n", "column rlnPixelSize: 0 must be"),
+        (
+            "data_\nloop_\n_rlnIndex\n_rlnPixelSize\n1 10\n2 10\n1 10\n",
+            "rows 1 and 3 both have rlnIndex 1; give every row its own index",
+        ),
+        ("data_\nloop_\n_rlnIndex\n_rlnPixelSize\n", "the tomogram table has no rows"),
+        ("data_\n_rlnPixelSize 10\n_rlnTomoName a.mrc\n", "the tomogram table has no rows"),
         (
             "data_\nloop_\n_rlnIndex\n_rlnPixelSize\n_rlnDefocus\n1 10 0\n2 10 -3e4\n",
             "row 2, column rlnDefocus: -30000 must be >= 0",

@@ -97,8 +97,10 @@ def save_star(root: Path, path: Path, body: dict[str, Any]) -> dict[str, Any]:
                 f"{relative(root, path)} changed since it was loaded (a job may have "
                 "rewritten it); reload the table and make the edit again"
             )
-        if current is not None:
-            cells.block_name = read_star_cells(path).block_name
+        if current is not None:  # the table is edited; the file's other blocks stay
+            existing = read_star_cells(path)
+            cells.block_name, cells.comments = existing.block_name, existing.comments
+            cells.before, cells.after = existing.before, existing.after
         table = table_from_cells(cells, relative(root, path))
         write_star(table, path)
         return {"path": relative(root, path), "mtime_ns": str(path.stat().st_mtime_ns)}

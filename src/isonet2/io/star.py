@@ -9,11 +9,12 @@ Example:
 Files written by other IsoNet2 tools load unchanged: one (possibly anonymous) `data_` block
 with a `loop_`, empty cells as `<NA>`, `None`, `nan` or `""` (pandas writes a missing value as
 `nan`). We always write `None`. Columns we do not know are kept, in their order, and written
-back.
+back; so are other blocks before or after the tomogram table (verbatim) and `#` comment lines
+of its own block (just after its `data_` line): a command that updates the star loses nothing.
 
 Refused with an InputError naming the file, row and column: a column listed twice, a number
-that is infinite or beyond what any microscope gives, and a row whose two
-half tomograms are the same file.
+that is infinite or beyond what any microscope gives, a row whose two half tomograms are the
+same file, two rows with one rlnIndex, and (`read_star`) a table without rows.
 """
 
 from __future__ import annotations
@@ -124,6 +125,9 @@ class StarTable:
     rows: list[TomogramRow]
     extra_labels: list[str] = field(default_factory=list)
     block_name: str = ""
+    before: list[str] = field(default_factory=list)  # other blocks' raw lines, kept as read
+    after: list[str] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)  # the table block's own comment lines
 
     def select(self, indices: list[int] | None, source: str = "--tomo_idx") -> list[TomogramRow]:
         """Rows whose rlnIndex is in `indices` (all for None); an unknown index is an error."""
@@ -174,11 +178,16 @@ def _tokenise(line: str, where: str) -> list[str]:
 
 @dataclass
 class StarCells:
-    """A star file's first table as text: block name, column labels, one list of cells a row."""
+    """A star file's first table as text: block name, column labels, one list of cells a row;
+    the file's other blocks (raw lines before and after the table's block) and the comment
+    lines of the table's block, to be written back."""
 
     block_name: str
     labels: list[str]
     rows: list[list[str]]
+    before: list[str] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)
 
 
 def read_star_cells(path: str | os.PathLike[str]) -> StarCells:
@@ -194,16 +203,23 @@ def read_star_cells(path: str | os.PathLike[str]) -> StarCells:
         raise InputError(f"{star_path}: cannot read the star file ({error})") from None
     labels: list[str] = []
     records: list[list[str]] = []
+    comments: list[str] = []
     block = ""
     in_loop = False
-    for number, raw in enumerate(text.splitlines(), start=1):
+    lines = text.splitlines()
+    block_start, block_end = 0, len(lines)  # the table's block: lines[block_start:block_end]
+    for number, raw in enumerate(lines, start=1):
         line = raw.strip()
+        if line.startswith("#"):
+            comments.append(raw)
         if not line or line.startswith("#"):
             continue
         if line.startswith("data_"):
             if records:
-                break  # only the first block is the tomogram table
-            block, labels, in_loop = line[5:], [], False
+                block_end = number - 1  # only the first block with rows is the tomogram table
+                break
+            block, labels, in_loop, comments = line[5:], [], False, []
+            block_start = number - 1  # blocks without rows before it are kept as they are
         elif line == "loop_":
             in_loop = True
         elif line.startswith("_"):
@@ -224,7 +240,14 @@ def read_star_cells(path: str | os.PathLike[str]) -> StarCells:
             records.append(cells)
     if not labels:
         raise InputError(f"{star_path}: no loop_ with rln columns; is this a tomogram star file?")
-    return StarCells(block_name=block, labels=labels, rows=records)
+    return StarCells(
+        block_name=block,
+        labels=labels,
+        rows=records,
+        before=lines[:block_start] if lines[block_start].strip().startswith("data_") else [],
+        after=lines[block_end:],
+        comments=comments,
+    )
 
 
 def parse_cell(label: str, text: str, where: str) -> Any:
@@ -260,9 +283,22 @@ def table_from_cells(cells: StarCells, source: str) -> StarTable:
         row = TomogramRow(**values, extra=extra)
         _check_physics(row, f"{source}: row {row_number}")
         _check_halves(row, f"{source}: row {row_number}")
+        for earlier, other in enumerate(rows, start=1):
+            if other.index == row.index:
+                raise InputError(
+                    f"{source}: rows {earlier} and {row_number} both have rlnIndex {row.index}; "
+                    "give every row its own index"
+                )
         rows.append(row)
     extra_labels = [label for label in labels if label not in COLUMNS]
-    return StarTable(rows=rows, extra_labels=extra_labels, block_name=cells.block_name)
+    return StarTable(
+        rows=rows,
+        extra_labels=extra_labels,
+        block_name=cells.block_name,
+        before=cells.before,
+        after=cells.after,
+        comments=cells.comments,
+    )
 
 
 # Upper bounds no real microscope or tomogram reaches (the largest voltages are a few MV, Cs
@@ -332,8 +368,15 @@ def _check_halves(row: TomogramRow, where: str) -> None:
 
 
 def read_star(path: str | os.PathLike[str]) -> StarTable:
-    """Read a tomogram table; malformed content raises InputError naming file, row, column."""
-    return table_from_cells(read_star_cells(path), str(Path(path)))
+    """Read a tomogram table; malformed content, or no rows, raises InputError naming file,
+    row and column."""
+    table = table_from_cells(read_star_cells(path), str(Path(path)))
+    if not table.rows:
+        raise InputError(
+            f"{Path(path)}: the tomogram table has no rows; list tomograms with isonet.py "
+            "prepare_star (or add rows under its loop_)"
+        )
+    return table
 
 
 def _format(value: Any) -> str:
@@ -343,6 +386,12 @@ def _format(value: Any) -> str:
         return repr(value)
     text = str(value)
     if not text or any(ch.isspace() for ch in text) or text[0] in "_#'\"":
+        # STAR quoting, which other readers (RELION, starfile) understand: a whole value in
+        # single or in double quotes; shell quoting only where a value holds both kinds
+        if "'" not in text:
+            return f"'{text}'"
+        if '"' not in text and "\\" not in text:
+            return f'"{text}"'
         return shlex.quote(text)
     return text
 
@@ -365,10 +414,11 @@ def format_star(table: StarTable) -> str:
         ]
         grid.append(cells)
     widths = [max([len(r[i]) for r in grid], default=0) for i in range(len(labels))]
-    header = [f"data_{table.block_name}", "", "loop_"]
+    header = [f"data_{table.block_name}", *table.comments, "", "loop_"]
     header += [f"_{label} #{i}" for i, label in enumerate(labels, start=1)]
     body = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in grid]
-    return "\n".join([*header, *body]) + "\n"
+    after = ["", *table.after] if table.after and table.after[0].strip() else table.after
+    return "\n".join([*table.before, *header, *body, *after]) + "\n"
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
