@@ -136,6 +136,9 @@ def _bad_project(cwd: Path, make_mrc: Callable[..., Path], case: str) -> None:
         make_mrc(cwd / "full" / "a.mrc", voxel_size=0.0)
     elif case == "defocus":
         halves(cwd, make_mrc, count=3)
+    elif case == "star_over_mrc":
+        make_mrc(cwd / "full" / "a.mrc")
+        (cwd / "notes.txt").write_text("my notes\n")
 
 
 @pytest.mark.parametrize(
@@ -172,6 +175,24 @@ def _bad_project(cwd: Path, make_mrc: Callable[..., Path], case: str) -> None:
             "full/a.mrc: shape (1, 16, 16) (z, y, x) is a 2D",
         ),
         (
+            "star_over_mrc",
+            "isonet.py prepare_star full --output_star full/a.mrc",
+            1,
+            "--output_star full/a.mrc: this file exists and is not a star file; writing",
+        ),
+        (
+            "star_over_mrc",
+            "isonet.py prepare_star full --star_name notes.txt",
+            1,
+            "--star_name notes.txt: this file exists and is not a star file",
+        ),
+        (
+            "star_over_mrc",
+            "isonet.py prepare_star full --coordinate_folder full",
+            1,
+            "full/a.mrc: not a text file of 'x y z' coordinates",
+        ),
+        (
             "defocus",
             "isonet.py prepare_star -e EVN -o ODD --defocus 1,2",
             1,
@@ -206,6 +227,11 @@ def test_bad_input_one_line_nonzero_exit(
     assert message in err, err
     assert err.count("\n") == 1, err
     assert not (cwd / "tomograms.star").exists()
+    if case == "star_over_mrc":  # the files named where the star belongs are left as they were
+        assert (
+            read_info(cwd / "full" / "a.mrc").shape
+            and (cwd / "notes.txt").read_text() == "my notes\n"
+        )
 
 
 def test_a_pixel_size_given_overrides_headers_that_disagree(

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from isonet2.errors import InputError
+from isonet2.io.coordinates import read_coordinates
 from isonet2.io.mrc import open_volume, read_info
 from isonet2.io.star import (
     COLUMNS,
@@ -266,18 +267,11 @@ def _stats(volume: MappedVolume) -> tuple[float, float]:
 def read_box_file(path: Path, shape_zyx: tuple[int, int, int]) -> np.ndarray:
     """Centres (n, 3) int64 (z, y, x) from a text file of `x y z` pixel coordinates per line.
 
-    Blank lines and lines starting with '#' are skipped; extra columns are ignored. A value
-    that is not a number, or a point outside the tomogram of `shape_zyx`, raises InputError.
+    The file is read by `isonet2.io.coordinates.read_coordinates` (its errors); a point outside
+    the tomogram of `shape_zyx` raises InputError too.
     """
     centres = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        cells = line.split()
-        if not cells or cells[0].startswith("#"):
-            continue
-        try:
-            x, y, z = (float(cell) for cell in cells[:3])
-        except ValueError:
-            raise InputError(f"{path}:{number}: expected 'x y z' numbers, got {line!r}") from None
+    for number, (x, y, z) in read_coordinates(path):
         point = (round(z), round(y), round(x))
         if not all(0 <= p < n for p, n in zip(point, shape_zyx, strict=True)):
             size_xyz = "×".join(str(n) for n in reversed(shape_zyx))
@@ -286,8 +280,6 @@ def read_box_file(path: Path, shape_zyx: tuple[int, int, int]) -> np.ndarray:
                 f"({size_xyz} x×y×z); coordinates must be pixels of this tomogram"
             )
         centres.append(point)
-    if not centres:
-        raise InputError(f"{path}: no coordinates; write one 'x y z' line per subtomogram")
     return np.asarray(centres, dtype=np.int64)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from isonet2.config import PrepareStarConfig
 from isonet2.errors import InputError
+from isonet2.io.coordinates import read_coordinates
 from isonet2.io.mrc import VolumeInfo, list_volumes, new_volume, open_volume, read_info
 from isonet2.io.progress import progress_bar
 from isonet2.io.runrecord import write_run_config
@@ -112,26 +113,6 @@ def _per_tomogram(values: list[float], count: int, flag: str) -> list[float]:
     return values
 
 
-def _count_coordinates(path: Path) -> int:
-    count = 0
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        parts = line.split()
-        try:
-            [float(p) for p in parts[:3]]
-        except ValueError:
-            parts = []
-        if len(parts) < 3:
-            raise InputError(
-                f"{path}:{number}: expected 'x y z' coordinates, found '{line.strip()}'"
-            )
-        count += 1
-    if count == 0:
-        raise InputError(f"{path}: no coordinates in this file")
-    return count
-
-
 def _folder_files(folder: str, count: int, flag: str, *, volumes: bool) -> list[Path]:
     directory = Path(folder)
     if not volumes:
@@ -161,8 +142,27 @@ def _write_average(even: Path, odd: Path, folder: Path, voxel: tuple[float, floa
     return target
 
 
+def _check_star_target(path: Path, flag: str) -> None:
+    """InputError when `path` is a folder or a file that is not a star: writing the star
+    would replace it (a tomogram, say, typed where the star's name belongs)."""
+    if path.is_dir():
+        raise InputError(
+            f"{flag} {path}: is a folder; give the star file's name, e.g. {path}/tomograms.star"
+        )
+    if not path.exists():
+        return
+    with path.open("rb") as stream:
+        start = stream.read(65536)
+    if b"\0" in start or b"data_" not in start:
+        raise InputError(
+            f"{flag} {path}: this file exists and is not a star file; writing the star would "
+            "replace it: give another name (an existing star is replaced)"
+        )
+
+
 def run(cfg: PrepareStarConfig) -> PrepareStarResult:
     """Check the inputs, then write the star (and averaged tomograms if asked)."""
+    _check_star_target(Path(cfg.star_name), cfg.flag("star_name"))
     full = list_volumes(cfg.full) if cfg.full else None
     even = list_volumes(cfg.even) if cfg.even else None
     odd = list_volumes(cfg.odd) if cfg.odd else None
@@ -201,7 +201,7 @@ def run(cfg: PrepareStarConfig) -> PrepareStarResult:
         if cfg.coordinate_folder
         else None
     )
-    box_counts = [_count_coordinates(p) for p in boxes] if boxes else None
+    box_counts = [len(read_coordinates(p)) for p in boxes] if boxes else None
     auto_count = max(1, int(AUTO_SUBTOMOS_TOTAL / count))
     subtomos = auto_count if cfg.number_subtomos == "auto" else cfg.number_subtomos
 
