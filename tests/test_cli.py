@@ -161,6 +161,17 @@ def test_band_weight_default_follows_the_loss(capsys: pytest.CaptureFixture[str]
     assert "(default: 1 with --loss_func L2+FSC, else 5)" in page
 
 
+@pytest.mark.parametrize("command", ["prepare_star", "predict", "evaluate", "refine"])
+def test_help_says_required_not_an_internal_placeholder(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    assert run([command, "-h"]) == 0
+    page = " ".join(capsys.readouterr().out.split())
+    assert "Undefined" not in page
+    if command == "predict":
+        assert "trained checkpoint (.pt) written by refine or denoise (required)" in page
+
+
 def test_an_os_error_is_one_line_naming_the_path(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

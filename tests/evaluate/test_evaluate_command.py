@@ -174,6 +174,27 @@ def test_half_maps_by_column(maps: Path, capsys: pytest.CaptureFixture[str]) -> 
             "nan.mrc: voxel (z, y, x) = (3, 4, 5) is nan",
         ),
         (["maps/t1_corrected.mrc", "--reference", "nan.mrc"], 1, "voxel (z, y, x) = (3, 4, 5)"),
+        (
+            ["maps/t1_corrected.mrc", "--reference", "./maps/../maps/t1_corrected.mrc"],
+            1,
+            "maps/t1_corrected.mrc would be scored against itself",
+        ),
+        (
+            ["--star", "tomograms.star", "--reference_column", "rlnCorrectedTomoName"],
+            1,
+            "maps/t1_corrected.mrc would be scored against itself",
+        ),
+        (
+            ["image.mrc", "--reference", "image2.mrc"],
+            1,
+            "image.mrc: shape (1, 64, 64) (z, y, x) is a 2D image",
+        ),
+        (
+            ["zeros.mrc", "--reference", "truth/t1.mrc"],
+            1,
+            "zeros.mrc: every voxel is 0; a blank map",
+        ),
+        (["maps/t1_corrected.mrc", "--reference", "zeros.mrc"], 1, "zeros.mrc: every voxel is 0"),
     ],
 )
 @pytest.mark.filterwarnings("ignore:Data array contains NaN")
@@ -190,6 +211,9 @@ def test_bad_input_is_one_line(
     with_nan = np.ones((64, 64, 64), np.float32)
     with_nan[3, 4, 5] = np.nan
     mrc_writer(maps / "nan.mrc", with_nan, 10.0)
+    mrc_writer(maps / "zeros.mrc", np.zeros((64, 64, 64), np.float32), 10.0)
+    for name in ("image.mrc", "image2.mrc"):
+        mrc_writer(maps / name, np.random.default_rng(0).random((1, 64, 64), np.float32), 10.0)
     assert run(["evaluate", *words]) == code
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err

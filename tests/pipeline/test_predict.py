@@ -134,19 +134,22 @@ def test_two_cpu_workers_write_what_one_worker_writes(
     [
         ("not_checkpoint", "is not an isonet2 checkpoint"),
         ("missing_tomogram", "no such file"),
+        ("model2_is_model", "is the --model itself"),
     ],
 )
 def test_bad_input(
     trained: Path, capsys: pytest.CaptureFixture[str], case: str, message: str
 ) -> None:
-    model = trained
+    model, extra = trained, ""
     if case == "not_checkpoint":
         model = Path("notes.pt")
         model.write_text("hello")
+    elif case == "model2_is_model":
+        extra = f" --model2 ./{trained.relative_to(Path.cwd())}"
     else:
         Path(read_star("tomograms.star").rows[1].half2_path or "").unlink()
     capsys.readouterr()
-    assert isonet(f"isonet.py predict tomograms.star {model} -o out") == 1
+    assert isonet(f"isonet.py predict tomograms.star {model} -o out{extra}") == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert len(errors) == 1 and message in errors[0], errors
     assert not Path("out").exists() or not list(Path("out").glob("*.mrc"))

@@ -292,7 +292,7 @@ def help_text(model: type[CommandConfig], prog: str = "isonet.py") -> str:
         )
         unit = f" [{extra['unit']}]" if "unit" in extra else ""
         lines.append(f"  {', '.join(spellings)}")
-        meta = f"default: {shown}{unit}"
+        meta = f"required{unit}" if info.is_required() else f"default: {shown}{unit}"
         allowed = [c for c in choices(info) if c != default or len(choices(info)) > 1]
         if allowed:
             meta += f"; choices: {', '.join(map(str, allowed))}"

@@ -57,6 +57,9 @@ class EvaluateResult:
     plots: list[Path] = field(default_factory=list)
 
 
+MIN_SIDE_VOXELS = 8  # thinner maps have too few Fourier shells to give an FSC curve
+
+
 def _tilts(cfg: EvaluateConfig, low: float, high: float, where: str) -> tuple[float, float]:
     low = low if cfg.tilt_min is None else cfg.tilt_min
     high = high if cfg.tilt_max is None else cfg.tilt_max
@@ -147,7 +150,18 @@ def _shown(angstrom: float) -> str:
 
 
 def _check_job(job: Job) -> None:
+    if job.map_path.resolve() == job.reference_path.resolve():
+        raise InputError(
+            f"{job.map_path} would be scored against itself (its reference is the same file); "
+            "give the ground truth or another map as the reference"
+        )
     shape, reference_shape = read_info(job.map_path).shape, read_info(job.reference_path).shape
+    if min(shape) < MIN_SIDE_VOXELS:
+        kind = "a 2D image" if 1 in shape else "too thin"
+        raise InputError(
+            f"{job.map_path}: shape {shape} (z, y, x) is {kind}, not a tomogram; evaluate "
+            f"scores 3D maps of at least {MIN_SIDE_VOXELS} voxels a side"
+        )
     if shape != reference_shape:
         raise InputError(
             f"{job.map_path} has shape {shape} but its reference {job.reference_path} has "
@@ -165,7 +179,13 @@ def run(cfg: EvaluateConfig) -> EvaluateResult:
     for job in jobs:
         _check_job(job)
         for path in (job.map_path, job.reference_path):
-            require_finite_volume(open_volume(path))  # a NaN made every score NaN, exit 0
+            volume = open_volume(path)
+            require_finite_volume(volume)  # a NaN made every score NaN, exit 0
+            if float(volume.min()) == float(volume.max()):  # scored 0 everywhere, exit 0
+                raise InputError(
+                    f"{path}: every voxel is {float(volume.min()):g}; a blank map has nothing "
+                    "to score or to score against (is it the right file?)"
+                )
     output_dir = Path(cfg.output_dir)
     make_folder(output_dir, cfg.flag("output_dir"))
     write_run_config(cfg, output_dir / "evaluate_config.json")

@@ -71,6 +71,11 @@ def run(cfg: PredictConfig) -> PredictResult:
     One worker per GPU of --gpuID (or --cpu_workers on the CPU), or this process alone; the
     result is rank 0's.
     """
+    if cfg.model2 is not None and Path(cfg.model2).resolve() == Path(cfg.model).resolve():
+        raise InputError(
+            f"--model2 {cfg.model2} is the --model itself: the two maps and their FSC would be "
+            "one network's; give the other half-network of --split_halves (_bottom.pt)"
+        )
     return launch(cfg, predict_worker)
 
 
