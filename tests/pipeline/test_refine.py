@@ -87,10 +87,28 @@ def test_refine_noise_level_picks_single_map(train_project: Path) -> None:
     assert ckpt["method"] == "isonet2"
 
 
-def test_denoise_wiener(train_project: Path) -> None:
+def test_denoise_wiener(train_project: Path, caplog: pytest.LogCaptureFixture) -> None:
+    table = read_star("tomograms.star")
+    table.rows[1].defocus_angstrom = 0.0  # as prepare_star writes it without --defocus
+    write_star(table, "tomograms.star")
     assert isonet(f"isonet.py denoise tomograms.star -o 03_test --CTF_mode wiener {FAST}") == 0
     ckpt = load_checkpoint(train_project / "03_test" / "network_n2n_unet-small_32_full.pt")
     assert ckpt["method"] == "n2n" and ckpt["physics"]["ctf_mode"] == "wiener"
+    warnings = [r.message for r in caplog.records if "no defocus" in r.getMessage()]
+    assert len(warnings) == 1
+    assert caplog.text.count("--CTF_mode wiener: rows [2] of tomograms.star has no defocus") == 1
+
+
+def test_no_defocus_warning_without_a_ctf_mode(caplog: pytest.LogCaptureFixture) -> None:
+    from isonet2.config import RefineConfig
+    from isonet2.io.star import StarTable, TomogramRow
+    from isonet2.pipeline.training import warn_without_defocus
+
+    table = StarTable(rows=[TomogramRow(index=1, defocus_angstrom=0.0)])
+    warn_without_defocus(table, RefineConfig(star_file="t.star"))
+    assert "no defocus" not in caplog.text
+    warn_without_defocus(table, RefineConfig(star_file="t.star", CTF_mode="phase_only"))
+    assert "--CTF_mode phase_only: every row of t.star has no defocus" in caplog.text
 
 
 def test_gpu_id_on_a_machine_without_gpu_warns_and_trains(

@@ -265,7 +265,7 @@ def table_from_cells(cells: StarCells, source: str) -> StarTable:
             raise InputError(
                 f"{source}: column {required} is missing; add it or rerun prepare_star"
             )
-    rows = []
+    rows: list[TomogramRow] = []
     for row_number, record in enumerate(cells.rows, start=1):
         values: dict[str, Any] = {}
         extra: dict[str, str] = {}

@@ -27,6 +27,7 @@ from isonet2.pipeline.training import (
     open_for_method,
     previewer_for,
     target_settings,
+    warn_without_defocus,
     worker_context,
 )
 from isonet2.train.devices import select_devices
@@ -66,6 +67,8 @@ def train_worker(config: dict[str, object], devices: list[torch.device]) -> Trai
     with worker_context(devices) as context:
         table = read_star(cfg.star_file)
         tomoset = open_for_method(table, "n2n", None, cfg.cube_size)
+        if context.is_main:
+            warn_without_defocus(table, cfg)
         settings = target_settings(cfg, "n2n")
         preview = previewer_for(cfg, table, settings, context, None)
         spec = make_spec(cfg, "n2n", settings, devices=context.world_size, preview=preview)

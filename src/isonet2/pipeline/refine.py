@@ -32,6 +32,7 @@ from isonet2.pipeline.training import (
     open_for_method,
     previewer_for,
     target_settings,
+    warn_without_defocus,
     worker_context,
 )
 from isonet2.train.devices import select_devices
@@ -129,6 +130,8 @@ def _train(cfg: RefineConfig, context: DistributedContext) -> RefineResult:
     table = read_star(cfg.star_file)
     method = resolve_method(cfg, table)
     tomoset = open_for_method(table, method, cfg.input_column, cfg.cube_size)
+    if context.is_main:
+        warn_without_defocus(table, cfg)
     settings = target_settings(
         cfg,
         method,

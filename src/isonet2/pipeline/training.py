@@ -142,6 +142,27 @@ def open_for_method(
     )
 
 
+def warn_without_defocus(table: StarTable, cfg: TrainingConfig) -> None:
+    """One warning when --CTF_mode asks for a CTF that rows of the star cannot give: a defocus
+    of 0 (or an empty cell) means no CTF, so the network trains as with --CTF_mode None there.
+    A warning, not an error: the tutorial's prepare_star line gives no defocus."""
+    if cfg.CTF_mode == "None":
+        return
+    missing = [row.index for row in table.rows if row.defocus_angstrom == 0]
+    if not missing:
+        return
+    rows = "every row" if len(missing) == len(table.rows) else f"rows {missing}"
+    logger.warning(
+        "%s %s: %s of %s has no defocus (rlnDefocus 0 or empty), so there is no CTF to "
+        "correct there; give the defocus in Å (underfocus positive) with prepare_star "
+        "--defocus or in the star's rlnDefocus column",
+        cfg.flag("CTF_mode"),
+        cfg.CTF_mode,
+        rows,
+        cfg.star_file,
+    )
+
+
 def target_settings(cfg: TrainingConfig, method: Method, **refine_only: object) -> TargetSettings:
     """The target strategy's settings from the command's config."""
     return TargetSettings(
