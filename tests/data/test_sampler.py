@@ -173,3 +173,23 @@ def test_mask_without_valid_centre_names_mask(halves_row: RowMaker) -> None:
     tomoset = _open([halves_row(shape=shape, mask=mask)])
     with pytest.raises(InputError, match=r"TS_01_mask\.mrc: no masked voxel"):
         SubtomogramSampler(tomoset, 8, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (-0.5, r"TS_01_mask\.mrc: holds negative values \(down to -0\.5 in Z slice 7\)"),
+        (np.nan, r"TS_01_mask\.mrc: voxel \(z, y, x\) = \(7, 9, 10\) is nan"),
+    ],
+)
+def test_a_mask_that_is_not_a_mask_is_refused(
+    halves_row: RowMaker, bad: float, message: str
+) -> None:
+    """A tomogram named as the mask (negative values) or a broken one (NaN) marked nearly every
+    voxel as maskable, silently."""
+    shape = (16, 24, 24)
+    mask = np.ones(shape, dtype=np.float32)
+    mask[7, 9, 10] = bad
+    tomoset = _open([halves_row(shape=shape, mask=mask)])
+    with pytest.raises(InputError, match=message):
+        SubtomogramSampler(tomoset, 8, seed=0)

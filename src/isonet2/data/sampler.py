@@ -25,6 +25,7 @@ import numpy as np
 
 from isonet2.data.tomograms import NUMBER_COLUMN, MappedVolume, Tomogram, TomogramSet
 from isonet2.errors import InputError
+from isonet2.preprocess.finite import require_finite
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +147,21 @@ def _cell_stride(extent: np.ndarray, max_cells: int) -> int:
     return stride
 
 
+def _check_mask_values(
+    values: np.ndarray, mask: MappedVolume, corner_zyx: tuple[int, int, int]
+) -> None:
+    """InputError for a mask slice with NaN, infinite or negative values: a tomogram (or a
+    broken file) named as the mask would mark almost every voxel, silently."""
+    require_finite(values[None], mask.path, corner_zyx)
+    if values.size and float(values.min()) < 0:
+        raise InputError(
+            f"{mask.path}: holds negative values (down to {float(values.min()):g} in Z slice "
+            f"{corner_zyx[0]}), so it is not a mask: a mask is 0 where no subtomogram may be "
+            "centred and positive elsewhere; is rlnMaskName the right file? (make_mask writes "
+            "one)"
+        )
+
+
 def _scan_cells(
     mask: MappedVolume, low: np.ndarray, high: np.ndarray, stride: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -162,6 +178,7 @@ def _scan_cells(
         first = np.zeros((ny, nx, 3), dtype=np.int32)
         for z in range(z_cell, min(z_cell + stride, z_high + 1)):
             values = mask.data[z, y_low : y_high + 1, x_low : x_high + 1]
+            _check_mask_values(values, mask, (z, y_low, x_low))
             plane[: values.shape[0], : values.shape[1]] = values != 0
             by_cell = plane.reshape(ny, stride, nx, stride).transpose(0, 2, 1, 3)
             blocks = by_cell.reshape(ny, nx, stride * stride)
