@@ -182,6 +182,7 @@ def test_mask_without_valid_centre_names_mask(halves_row: RowMaker) -> None:
         (np.nan, r"TS_01_mask\.mrc: voxel \(z, y, x\) = \(7, 9, 10\) is nan"),
     ],
 )
+@pytest.mark.filterwarnings("ignore:Data array contains NaN")
 def test_a_mask_that_is_not_a_mask_is_refused(
     halves_row: RowMaker, bad: float, message: str
 ) -> None:

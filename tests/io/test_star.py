@@ -14,6 +14,7 @@ from isonet2.io.star import (
     TomogramRow,
     check_path_column,
     format_star,
+    missing_file,
     read_star,
     write_star,
 )
@@ -142,6 +143,20 @@ def test_values_are_quoted_as_star_files_quote_them(tmp_path: Path, name: str, c
     assert read_star(path).rows[0].tomogram_path == name
     if "'" not in name and '"' not in name:
         assert starfile.read(path)["rlnTomoName"].tolist() == [name]
+
+
+def test_a_missing_file_names_the_likeliest_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = str(missing_file("t.star: row 2, column rlnTomoName", "tomos/a.mrc"))
+    assert relative == (
+        "t.star: row 2, column rlnTomoName: tomos/a.mrc: no such file; paths in the star are "
+        f"read from the folder isonet.py runs in ({tmp_path}): run it from the project folder, "
+        "or fix the path in the star"
+    )
+    absolute = str(missing_file("row 1, column rlnMaskName", tmp_path / "m.mrc"))
+    assert absolute.endswith("m.mrc: no such file; fix the path in the star")
 
 
 def test_denoised_column_only_when_used(tmp_path: Path) -> None:

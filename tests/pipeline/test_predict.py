@@ -68,7 +68,8 @@ def test_predict_one_row_from_halves(trained: Path) -> None:
 
 
 def test_model2_writes_a_second_map_and_an_fsc(trained: Path) -> None:
-    line = f"isonet.py predict tomograms.star {trained} --model2 {trained} -o out --tomo_idx 2"
+    second = shutil.copy2(trained, trained.with_name("network_bottom.pt"))  # stands in for one
+    line = f"isonet.py predict tomograms.star {trained} --model2 {second} -o out --tomo_idx 2"
     assert isonet(line) == 0
     assert Path("out/t1_EVN_isonet2-n2n_unet-small_model2.mrc").is_file()
     assert Path("out/t1_EVN_fsc.png").stat().st_size > 0
@@ -133,7 +134,11 @@ def test_two_cpu_workers_write_what_one_worker_writes(
     ("case", "message"),
     [
         ("not_checkpoint", "is not an isonet2 checkpoint"),
-        ("missing_tomogram", "no such file"),
+        (
+            "missing_tomogram",
+            "star row 2, column rlnTomoReconstructedTomogramHalf2: ODD/t1_ODD.mrc: no such file; "
+            "paths in the star are read from the folder isonet.py runs in",
+        ),
         ("model2_is_model", "is the --model itself"),
     ],
 )

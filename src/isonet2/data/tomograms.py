@@ -32,6 +32,7 @@ from isonet2.io.star import (
     TOMOGRAM_COLUMN,
     TomogramRow,
     check_path_column,
+    missing_file,
 )
 from isonet2.preprocess.finite import require_finite
 from isonet2.preprocess.normalize import usable_slab_stats
@@ -226,9 +227,7 @@ def _open_row(row: TomogramRow, source: Source, column: str, cube_size: int) -> 
     if row.box_file is not None:
         box = Path(row.box_file)
         if not box.is_file():
-            raise InputError(
-                f"row {row.index}, {BOX_COLUMN}: {box} does not exist; fix the path in the star"
-            )
+            raise missing_file(f"row {row.index}, column {BOX_COLUMN}", box)
         coordinates = fit_coordinates(read_box_file(box, shape), shape, cube_size, box)
     return Tomogram(
         index=row.index,
@@ -254,9 +253,7 @@ def _open_row(row: TomogramRow, source: Source, column: str, cube_size: int) -> 
 def _open_volume(row: TomogramRow, column: str, path_text: str | None) -> MappedVolume:
     path = Path(str(path_text))
     if not path.is_file():
-        raise InputError(
-            f"row {row.index}, {column}: {path} does not exist; fix the path in the star file"
-        )
+        raise missing_file(f"row {row.index}, column {column}", path)
     return MappedVolume(path=path, shape=read_info(path).shape, column=column)
 
 

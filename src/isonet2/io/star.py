@@ -367,6 +367,19 @@ def _check_halves(row: TomogramRow, where: str) -> None:
         )
 
 
+def missing_file(where: str, path: str | os.PathLike[str]) -> InputError:
+    """The error for a file the star names that is not there, with the likeliest fix: a
+    relative path is read from the folder isonet.py runs in, not from the star's folder."""
+    if Path(path).is_absolute():
+        hint = "fix the path in the star"
+    else:
+        hint = (
+            f"paths in the star are read from the folder isonet.py runs in ({Path.cwd()}): "
+            "run it from the project folder, or fix the path in the star"
+        )
+    return InputError(f"{where}: {path}: no such file; {hint}")
+
+
 def read_star(path: str | os.PathLike[str]) -> StarTable:
     """Read a tomogram table; malformed content, or no rows, raises InputError naming file,
     row and column."""

@@ -21,7 +21,7 @@ from isonet2.io.atomic import make_folder
 from isonet2.io.mrc import new_volume, open_volume, read_info
 from isonet2.io.progress import progress_bar
 from isonet2.io.runrecord import write_run_config
-from isonet2.io.star import TomogramRow, check_path_column, read_star, write_star
+from isonet2.io.star import TomogramRow, check_path_column, missing_file, read_star, write_star
 from isonet2.preprocess.deconv import deconvolve
 
 logger = logging.getLogger(__name__)
@@ -46,10 +46,7 @@ def input_path(row: TomogramRow, column: str, star_path: Path) -> Path:
         )
     path = Path(value)
     if not path.is_file():
-        raise InputError(
-            f"{star_path}: row {row.index}, column {column}: {path}: no such file; "
-            "fix the path in the star"
-        )
+        raise missing_file(f"{star_path}: row {row.index}, column {column}", path)
     return path
 
 

@@ -25,7 +25,7 @@ from isonet2.evaluate import evaluate
 from isonet2.io.atomic import make_folder
 from isonet2.io.mrc import list_volumes, open_volume, read_info
 from isonet2.io.runrecord import write_run_config
-from isonet2.io.star import TomogramRow, check_path_column, read_star
+from isonet2.io.star import TomogramRow, check_path_column, missing_file, read_star
 from isonet2.predict.pictures import save_fsc_png
 from isonet2.preprocess.finite import require_finite_volume
 
@@ -88,6 +88,8 @@ def _column_path(row: TomogramRow, column: str, star: str) -> Path:
             f"{star}: row {row.index} has no {column}; run the command that fills it "
             "(e.g. predict) or choose another --column"
         )
+    if not Path(path).is_file():
+        raise missing_file(f"{star}: row {row.index}, column {column}", path)
     return Path(path)
 
 

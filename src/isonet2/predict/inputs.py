@@ -24,7 +24,15 @@ from isonet2.errors import InputError
 from isonet2.fourier.ctf import phase_flip_filter
 from isonet2.fourier.wedge import missing_wedge_mask
 from isonet2.io.mrc import open_volume
-from isonet2.io.star import DECONV_COLUMN, TOMOGRAM_COLUMN, TomogramRow, check_path_column
+from isonet2.io.star import (
+    DECONV_COLUMN,
+    HALF1_COLUMN,
+    HALF2_COLUMN,
+    TOMOGRAM_COLUMN,
+    TomogramRow,
+    check_path_column,
+    missing_file,
+)
 from isonet2.predict.predictor import TileFilters
 from isonet2.preprocess.normalize import usable_slab_stats
 
@@ -43,6 +51,9 @@ def plan_row(row: TomogramRow, *, method: str, input_column: str | None) -> RowP
     """Choose the inputs of `row` for a model trained with `method`."""
     if input_column is None and method in HALF_METHODS and row.has_halves:
         paths = (Path(row.half1_path or ""), Path(row.half2_path or ""))
+        for path, column in zip(paths, (HALF1_COLUMN, HALF2_COLUMN), strict=True):
+            if not path.is_file():
+                raise missing_file(f"star row {row.index}, column {column}", path)
         return RowPlan(paths, paths[0].stem)
     if input_column is not None:
         columns = [check_path_column(input_column)]
@@ -51,6 +62,8 @@ def plan_row(row: TomogramRow, *, method: str, input_column: str | None) -> RowP
     for column in columns:
         value = row.path_in_column(column)
         if value:
+            if not Path(value).is_file():
+                raise missing_file(f"star row {row.index}, column {column}", value)
             return RowPlan((Path(value),), Path(value).stem)
     raise InputError(
         f"star row {row.index} has no tomogram in {' or '.join(columns)}"
