@@ -176,6 +176,29 @@ def test_save_interval_not_dividing_epochs_trains_every_epoch(train_project: Pat
     assert not list(out.glob("*epoch15*"))
 
 
+def test_a_rerun_with_other_settings_does_not_resume_the_run_it_finds(
+    train_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It resumed with the new settings, and the checkpoint then described the run wrongly;
+    a given --pretrained_model was dropped without a word."""
+    assert isonet(f"isonet.py refine tomograms.star -o x {FAST}") == 0
+    latest = train_project / "x" / "network_isonet2-n2n_unet-small_32_full.pt"
+    before = latest.read_bytes()
+    for changed, named in [
+        ("--loss_func L2+FSC", "--loss_func L2 (now L2+FSC); --mw_weight 5.0 (now 1.0)"),
+        (f"--pretrained_model {latest}", f"--pretrained_model None (now {latest})"),
+    ]:
+        capsys.readouterr()
+        assert isonet(f"isonet.py refine tomograms.star -o x {SMALL} --epochs 2 {changed}") == 1
+        errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+        assert len(errors) == 1 and "holds a run (epoch 1) trained with other settings" in errors[0]
+        assert named in errors[0] and "add --resume False to start over in x" in errors[0]
+    assert latest.read_bytes() == before
+    # how long and where it runs may change: the same run continues
+    assert isonet(f"isonet.py refine ./tomograms.star -o x {SMALL} --epochs 2 --gpuID 0") == 0
+    assert load_checkpoint(latest)["epoch"] == 2
+
+
 def test_killed_run_resumes_and_finishes_its_epochs(train_project: Path) -> None:
     args = [
         sys.executable,
@@ -321,7 +344,12 @@ def test_a_loss_that_becomes_nan_stops_with_one_line_and_keeps_the_last_good_epo
 ) -> None:
     flags = f"{SMALL} --with_preview False --mixed_precision False"
     assert isonet(f"isonet.py refine tomograms.star -o n {flags} --epochs 1") == 0
-    # resuming with a learning rate that blows the weights up
+    # resuming with a learning rate that blows the weights up; a resumed run must keep its
+    # settings, so the checkpoint is made to say the run had that rate all along
+    latest = train_project / "n" / "network_isonet2-n2n_unet-small_32_full.pt"
+    saved = load_checkpoint(latest)
+    saved["config"]["learning_rate"] = 1e30
+    torch.save(saved, latest)
     line = f"isonet.py refine tomograms.star -o n {flags} --epochs 3 --learning_rate 1e30"
     assert isonet(line) != 0
     err = capsys.readouterr().err.strip().splitlines()

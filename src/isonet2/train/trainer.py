@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -146,6 +147,50 @@ def _check_compatible(ckpt: dict[str, Any], spec: TrainSpec, source: str) -> Non
             )
 
 
+# settings a rerun may change and still continue the run it finds: how long, where and how
+# fast it runs, what it writes besides the network; any other difference makes another run
+_RESUMABLE_CHANGES = frozenset(
+    {
+        "epochs",
+        "gpuID",
+        "ncpus",
+        "cpu_workers",
+        "save_interval",
+        "with_preview",
+        "with_predict",
+        "prev_tomo_idx",
+        "compile",
+        "mixed_precision",
+        "resume",
+        "output_dir",
+    }
+)
+
+
+def _shown(value: object) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def changed_settings(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """'--name old (now new)' for each setting of `wanted` that differs from the run's saved
+    config and is not one a resumed run may change; settings the saved config predates are
+    not compared."""
+    changes = []
+    for key, value in wanted.items():
+        if key in _RESUMABLE_CHANGES or key not in saved:
+            continue
+        old = saved[key]
+        if key == "star_file":
+            same = os.path.normpath(str(old)) == os.path.normpath(str(value))
+        elif key == "batch_size" and "auto" in (old, value):
+            same = True  # auto is resolved from the devices: another spelling of a number
+        else:
+            same = old == value
+        if not same:
+            changes.append(f"--{key} {_shown(old)} (now {_shown(value)})")
+    return changes
+
+
 def train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -> TrainResult:
     """Train one network on `tomoset` per `spec`; returns the final checkpoint's path."""
     # ---- setup
@@ -261,6 +306,13 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
                 f"{error}; to train afresh instead of resuming, delete it or give --resume False"
             ) from None
         _check_compatible(ckpt, spec, latest)
+        changes = changed_settings(ckpt.get("config") or {}, spec.config)
+        if changes:
+            raise InputError(
+                f"{latest} holds a run (epoch {ckpt['epoch']}) trained with other settings: "
+                f"{'; '.join(changes)}; rerun with its settings to continue it, add --resume "
+                f"False to start over in {spec.output_dir}, or choose another output folder"
+            )
         # with weight averaging, model_state is the average and training_state the raw weights
         load_weights(net, ckpt.get("training_state") or ckpt["model_state"], spec.arch, latest)
         if ckpt.get("optimizer_state"):
@@ -397,7 +449,12 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
         if world_size > 1:  # the others wait until rank 0's checkpoint of this epoch is on disk
             dist.barrier()
     if start_epoch >= spec.epochs:
-        logger.info("%s already holds all %d epochs", spec.latest_path, spec.epochs)
+        logger.info(
+            "%s already holds %d epochs (%d asked for); nothing to train",
+            spec.latest_path,
+            start_epoch,
+            spec.epochs,
+        )
     return TrainResult(spec.latest_path, history, spec.epochs)
 
 
