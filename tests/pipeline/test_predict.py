@@ -406,3 +406,35 @@ def test_maps_that_cannot_be_predicted_are_one_line_and_no_map(
     assert len(errors) == 1 and message in errors[0], errors
     assert not list(Path("out").glob("*.mrc"))
     assert all(row.corrected_path is None for row in read_star("bad.star").rows)
+
+
+@pytest.mark.parametrize(
+    ("command", "second_name"),
+    [
+        ("deconv tomograms.star --deconvfolder full", "t0_deconv.mrc"),
+        ("make_mask tomograms.star --maskfolder full", "t0_mask.mrc"),
+        (
+            "predict tomograms.star {model} -o full --input_column rlnTomoName",
+            "t0_isonet2-n2n_unet-small.mrc",
+        ),
+    ],
+)
+def test_an_output_never_replaces_a_tomogram_the_star_names(
+    trained: Path, capsys: pytest.CaptureFixture[str], command: str, second_name: str
+) -> None:
+    """Row 2's tomogram named like row 1's output, in the output folder: it was replaced
+    (exit 0), and the star then named a mask or a prediction as a tomogram."""
+    Path("full/t1.mrc").rename(Path("full") / second_name)
+    table = read_star("tomograms.star")
+    table.rows[1].tomogram_path = f"full/{second_name}"
+    write_star(table, "tomograms.star")
+    before = {path: path.read_bytes() for path in Path("full").iterdir()}
+    capsys.readouterr()
+    assert isonet("isonet.py " + command.format(model=trained)) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1, errors
+    assert (
+        f"full/t0_{second_name[3:]} would replace full/{second_name}, the rlnTomoName of row 2"
+        in errors[0]
+    )
+    assert {path: path.read_bytes() for path in Path("full").iterdir()} == before

@@ -21,7 +21,16 @@ from isonet2.io.atomic import make_folder
 from isonet2.io.mrc import new_volume, open_volume, read_info
 from isonet2.io.progress import progress_bar
 from isonet2.io.runrecord import write_run_config
-from isonet2.io.star import TomogramRow, check_path_column, missing_file, read_star, write_star
+from isonet2.io.star import (
+    DECONV_COLUMN,
+    PATH_COLUMNS,
+    StarTable,
+    TomogramRow,
+    check_path_column,
+    missing_file,
+    read_star,
+    write_star,
+)
 from isonet2.preprocess.deconv import deconvolve
 
 logger = logging.getLogger(__name__)
@@ -50,8 +59,13 @@ def input_path(row: TomogramRow, column: str, star_path: Path) -> Path:
     return path
 
 
-def check_unique_outputs(outputs: list[Path], star_path: Path) -> None:
-    """Two rows writing the same output file is an error (inputs with the same file name)."""
+def check_unique_outputs(
+    outputs: list[Path], star_path: Path, table: StarTable, written_column: str, flag: str
+) -> None:
+    """Refuse outputs that would replace what the user has: two rows writing one file (inputs
+    with the same file name), or an output on a file the star names in another column (another
+    row's tomogram, say, named like this row's output: t.mrc and t_mask.mrc in one folder).
+    Files in `written_column`, the one the command fills, are its own earlier outputs."""
     seen: set[Path] = set()
     for output in outputs:
         if output in seen:
@@ -60,6 +74,19 @@ def check_unique_outputs(outputs: list[Path], star_path: Path) -> None:
                 "distinct file names"
             )
         seen.add(output)
+    named: dict[Path, tuple[int, str, str]] = {}
+    for row in table.rows:
+        for column in PATH_COLUMNS:
+            value = row.path_in_column(column)
+            if value and column != written_column:
+                named.setdefault(Path(value).resolve(), (row.index, column, value))
+    for output in outputs:
+        if output.resolve() in named:
+            index, column, value = named[output.resolve()]
+            raise InputError(
+                f"{output} would replace {value}, the {column} of row {index} of {star_path}; "
+                f"choose another {flag}"
+            )
 
 
 def run(cfg: DeconvConfig) -> DeconvResult:
@@ -72,7 +99,7 @@ def run(cfg: DeconvConfig) -> DeconvResult:
     infos = [read_info(path) for path in inputs]
     output_dir = Path(cfg.output_dir)
     outputs = [output_dir / f"{path.stem}_deconv.mrc" for path in inputs]
-    check_unique_outputs(outputs, star_path)
+    check_unique_outputs(outputs, star_path, table, DECONV_COLUMN, cfg.flag("output_dir"))
     make_folder(output_dir, cfg.flag("output_dir"))
     write_run_config(cfg, output_dir / "deconv_config.json")
 

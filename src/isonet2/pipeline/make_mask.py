@@ -30,6 +30,7 @@ from isonet2.io.progress import progress_bar
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import (
     HALF1_COLUMN,
+    MASK_COLUMN,
     TOMOGRAM_COLUMN,
     TomogramRow,
     check_path_column,
@@ -110,7 +111,7 @@ def run(cfg: MakeMaskConfig) -> MakeMaskResult:
     infos = [read_info(path) for _, path in sources]
     output_dir = Path(cfg.output_dir)
     outputs = [output_dir / f"{path.stem}_mask.mrc" for _, path in sources]
-    check_unique_outputs(outputs, star_path)
+    check_unique_outputs(outputs, star_path, table, MASK_COLUMN, cfg.flag("output_dir"))
     boundaries = [
         read_boundary(Path(row.mask_boundary_path), star_path, row)
         if row.mask_boundary_path

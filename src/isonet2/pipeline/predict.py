@@ -33,7 +33,14 @@ from isonet2.io.checkpoint import load_checkpoint
 from isonet2.io.mrc import VolumeInfo, new_volume, open_volume, read_info
 from isonet2.io.progress import progress_bar
 from isonet2.io.runrecord import write_run_config
-from isonet2.io.star import StarTable, TomogramRow, read_star, write_star
+from isonet2.io.star import (
+    CORRECTED_COLUMN,
+    DENOISED_COLUMN,
+    StarTable,
+    TomogramRow,
+    read_star,
+    write_star,
+)
 from isonet2.nn.registry import model_from_checkpoint
 from isonet2.nn.symmetry import Flips, RotationAverage, wedge_preserving_rotations
 from isonet2.pipeline.deconv import check_unique_outputs
@@ -165,9 +172,6 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
         for path in plan.paths:
             read_info(path)  # every input checked before the first hour of work
     output_dir = Path(cfg.output_dir)
-    if context.is_main:
-        make_folder(output_dir, cfg.flag("output_dir"))
-        write_run_config(cfg, output_dir / "predict_config.json")
     tags = ["", "_model2"][: len(models)]
     jobs = [
         _Job(
@@ -181,7 +185,12 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
         )
         for row, plan in zip(rows, plans, strict=True)
     ]
-    check_unique_outputs([t for job in jobs for t in job.targets], Path(cfg.star_file))
+    written_column = DENOISED_COLUMN if method == "n2n" else CORRECTED_COLUMN
+    targets = [t for job in jobs for t in job.targets]
+    check_unique_outputs(targets, Path(cfg.star_file), table, written_column, "--output_dir")
+    if context.is_main:  # nothing is written before the inputs and outputs check out
+        make_folder(output_dir, cfg.flag("output_dir"))
+        write_run_config(cfg, output_dir / "predict_config.json")
     if cfg.tile_size is not None:
         for job in jobs:
             largest = -(-max(job.info.shape) // 16) * 16
