@@ -271,6 +271,33 @@ def test_demo_wiring_at_a_tiny_size(
     assert "FSC in wedge" in out and "slices_sim_01.png" in out
     assert Path("d/slices_sim_02.png").stat().st_size > 0
     assert len(Path("d/eval_corrected/evaluate.jsonl").read_text().splitlines()) == 2
+    assert Path("d/demo_config.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("folder", "message"),
+    [
+        ("", "--output_dir '': give the demo a folder of its own"),
+        (".", "--output_dir .: this folder already holds files (sim, tomograms.star)"),
+        ("project", "-o project: this folder already holds files (sim, tomograms.star) and is not"),
+    ],
+)
+def test_the_demo_never_writes_into_a_folder_that_is_not_its_own(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    folder: str,
+    message: str,
+) -> None:
+    """`demo -o ""` wrote sim/ and refine/ into the current folder, over a project there."""
+    monkeypatch.chdir(tmp_path)
+    project = tmp_path / ("project" if folder == "project" else "")
+    (project / "sim").mkdir(parents=True)
+    (project / "tomograms.star").write_text("data_\n")
+    flag = "-o" if folder == "project" else "--output_dir"
+    assert run(["demo", flag, folder]) == 1
+    assert message in capsys.readouterr().err
+    assert sorted(p.name for p in project.iterdir()) == ["sim", "tomograms.star"]
 
 
 def test_rotation_average_predicts_a_different_smoother_map(trained: Path) -> None:

@@ -22,8 +22,10 @@ from isonet2.config import (
     RefineConfig,
     SimulateConfig,
 )
+from isonet2.errors import InputError
 from isonet2.io.atomic import make_folder
 from isonet2.io.mrc import open_volume
+from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import read_star, write_star
 from isonet2.pipeline import evaluate, predict, refine, simulate
 from isonet2.predict.pictures import central_slices, save_slices_png
@@ -77,10 +79,33 @@ def before_after_table(before: list[dict[str, object]], after: list[dict[str, ob
     return "\n".join(lines)
 
 
+RECORD_NAME = "demo_config.json"  # written first: marks a folder as the demo's own
+
+
+def _check_demo_folder(folder: str, flag: str) -> None:
+    """InputError unless `folder` is new, empty or an earlier demo's: the demo writes sim/,
+    refine/ and more into it, and would replace a project of the same names."""
+    if not folder.strip():
+        raise InputError(f"{flag} '': give the demo a folder of its own, e.g. isonet_demo")
+    path = Path(folder)
+    if not path.is_dir() or (path / RECORD_NAME).is_file():
+        return
+    found = sorted(entry.name for entry in path.iterdir())
+    if found:
+        shown = ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")
+        raise InputError(
+            f"{flag} {folder}: this folder already holds files ({shown}) and is not an earlier "
+            "demo's; the demo writes sim/, refine/, corrected/ and more into its folder: give "
+            "a new or empty one"
+        )
+
+
 def run(cfg: DemoConfig) -> DemoResult:
     """Run the four steps and print the table."""
-    out = make_folder(cfg.output_dir, cfg.flag("output_dir"))
+    _check_demo_folder(cfg.output_dir, cfg.flag("output_dir"))
     device = select_devices(cfg.gpuID)[0]
+    out = make_folder(cfg.output_dir, cfg.flag("output_dir"))
+    write_run_config(cfg, out / RECORD_NAME)
     size = GPU_SIZE if device.type == "cuda" else CPU_SIZE
     epochs = cfg.epochs or size.epochs
     sim = simulate.run(
