@@ -89,6 +89,30 @@ def test_paths_outside_the_project_are_refused(
             assert payload["error"].startswith("path outside the project: ")
         body = {"path": path, "mtime_ns": "0", "columns": ["rlnIndex"], "rows": []}
         assert gui_server.call("PUT", "/api/star", body)[0] == 403
+    # jobs may not name files outside the project either (a deconv job rewrote such a star)
+    for values in (
+        {"star_file": str(outside / "secret.star")},
+        {"star_file": "../outside/secret.star"},
+        {"star_file": "sim/../../outside/secret.star"},
+    ):
+        status, payload = gui_server.call(
+            "POST", "/api/jobs", {"command": "deconv", "values": values}
+        )
+        assert status == 422 and "outside the project folder" in payload["errors"]["star_file"]
+    status, payload = gui_server.call(
+        "POST",
+        "/api/jobs",
+        {"command": "prepare_star", "values": {"full": "sim/full", "star_name": "../x.star"}},
+    )
+    assert status == 422 and list(payload["errors"]) == ["star_name"]
+    status, payload = gui_server.call(
+        "POST",
+        "/api/command_line",
+        {"command": "predict", "values": {"model": "m.pt", "output_prefix": "../p_"}},
+    )
+    assert status == 422 and "without '/'" in payload["errors"]["output_prefix"]
+    body = {"command": "deconv", "values": {}, "run_now": "yes"}
+    assert gui_server.call("POST", "/api/jobs", body)[0] == 400
     assert (outside / "secret.star").read_text() == (project / "tomograms.star").read_text()
     status, payload = gui_server.call("GET", "/api/volumes")
     assert not any("secret" in path for path in payload["volumes"])
@@ -157,6 +181,13 @@ def test_the_star_table_round_trip(gui_server: Any) -> None:
     assert star.read_text().endswith(notes)
     assert not [p for p in star.parent.iterdir() if p.name.startswith(".tomograms.star")]
 
+    # a cell with a line break would make the star unreadable, by the GUI too
+    broken = {**table, "mtime_ns": saved["mtime_ns"], "rows": [list(r) for r in table["rows"]]}
+    broken["rows"][0][defocus] = "3\n4"
+    status, payload = gui_server.call("PUT", "/api/star", broken)
+    assert status == 422 and "line break" in payload["errors"]["0:rlnDefocus"]
+    assert read_star(star).rows[0].defocus_angstrom == 30000.0
+
     # a stale copy is refused; so is a defocus that is not a number
     status, payload = gui_server.call("PUT", "/api/star", table)
     assert status == 409 and "changed since it was loaded" in payload["error"]
@@ -187,6 +218,14 @@ def test_volumes_and_slices(gui_server: Any, mrc_writer: Callable[..., Path]) ->
         assert status == 200 and png_size(png) == size
     status, payload = gui_server.call("GET", "/api/slice.png?path=maps/small.mrc&axis=z&index=8")
     assert status == 400 and "outside 0..7" in payload["error"]
+    # numbers no slice, log or job has answer 400/404 (they were tracebacks and 500)
+    for query in ("index=inf", "index=nan", "index=1e999", "lo=5&hi=1", "lo=-inf&hi=inf"):
+        status, payload = gui_server.call("GET", f"/api/slice.png?path=maps/small.mrc&{query}")
+        assert status == 400 and payload["error"].startswith(("index", "lo", "hi")), query
+    assert gui_server.call("GET", "/api/jobs/1/log?offset=nan")[0] in (400, 404)
+    for route in ("/api/jobs/99999999999999999999999", "/api/jobs/99999999999999999999999/log"):
+        assert gui_server.call("GET", route)[0] == 404
+    assert gui_server.call("POST", "/api/jobs/99999999999999999999999/cancel")[0] == 404
     status, data = gui_server.call("GET", "/api/file?path=tomograms.star")
     assert status == 200 and data == (gui_server.project / "tomograms.star").read_bytes()
 

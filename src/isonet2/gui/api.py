@@ -13,7 +13,9 @@ The routes and payloads are those of docs/gui_api.md.
 from __future__ import annotations
 
 import json
+import math
 import mimetypes
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,9 +69,45 @@ def _number(query: dict[str, list[str]], name: str, default: float | None = None
         return default
     text = _one(query, name)
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise ApiError(400, f"{name} must be a number, not {text!r}") from None
+    if not math.isfinite(value) or abs(value) > MAX_QUERY_NUMBER:
+        raise ApiError(
+            400, f"{name} must be a finite number up to {MAX_QUERY_NUMBER:g}, not {text!r}"
+        )
+    return value
+
+
+# form fields that name files or folders the job reads or writes (output_dir is the GUI's own)
+PATH_FIELDS = frozenset(
+    {
+        "star_file",
+        "star",
+        "star_name",
+        "full",
+        "even",
+        "odd",
+        "mask_folder",
+        "coordinate_folder",
+        "model",
+        "model2",
+        "pretrained_model",
+        "volume",
+        "reference",
+        "ground_truth",
+    }
+)
+MAX_QUERY_NUMBER = 1e15  # beyond any slice index, log offset or contrast limit
+MAX_JOB_ID = 2**62  # job ids are SQLite integers
+
+
+def _job_number(job_id: str) -> int:
+    """A numeric job id as an int; ApiError 404 for one no queue ever hands out."""
+    number = int(job_id)
+    if number > MAX_JOB_ID:
+        raise ApiError(404, f"no job {job_id}")
+    return number
 
 
 class Api:
@@ -150,10 +188,32 @@ class Api:
     def _form(self, body: Any) -> tuple[str, dict[str, Any]]:
         if not isinstance(body, dict) or not isinstance(body.get("command"), str):
             raise ApiError(400, 'send {"command": NAME, "values": {...}}')
-        values = body.get("values") or {}
+        values = body.get("values", {})
         if not isinstance(values, dict):
             raise ApiError(400, "values must be an object {field: value}")
+        if not isinstance(body.get("run_now", False), bool):
+            raise ApiError(400, "run_now must be true or false")
+        outside = {
+            name: f"{value} is outside the project folder; jobs read and write only inside it"
+            for name, value in values.items()
+            if name in PATH_FIELDS and isinstance(value, str) and not self._lexically_inside(value)
+        }
+        if isinstance(values.get("output_prefix"), str) and re.search(
+            r"[/\\]", values["output_prefix"]
+        ):
+            outside["output_prefix"] = "a prefix of file names, without '/'"
+        if outside:
+            raise forms.FormError(outside)
         return body["command"], values
+
+    def _lexically_inside(self, value: str) -> bool:
+        """Whether a job's path value, as written, stays in the project: no '..' out of it
+        and no absolute path elsewhere. Symlinks a user put in the project are followed, as
+        the commands follow them (README, Decisions)."""
+        if not value.strip():
+            return True  # empty = the default
+        folded = Path(os.path.normpath(self.root / value))
+        return folded == self.root or self.root in folded.parents
 
     def post_command_line(self, *, query: Any, body: Any) -> Reply:
         command, values = self._form(body)
@@ -189,16 +249,16 @@ class Api:
         if not job_id.isdigit():
             self._external(job_id)  # 404 when unknown
             raise ApiError(409, f"{job_id} was run from the command line; the GUI cannot change it")
-        return self.queue.get(int(job_id))
+        return self.queue.get(_job_number(job_id))
 
     def get_job(self, job_id: str, *, query: Any, body: Any) -> Reply:
         if not job_id.isdigit():
             return Reply(200, {"job": views.external_view(self.root, self._external(job_id))})
-        return Reply(200, {"job": self.job_view(self.queue.get(int(job_id)))})
+        return Reply(200, {"job": self.job_view(self.queue.get(_job_number(job_id)))})
 
     def get_log(self, job_id: str, *, query: dict[str, list[str]], body: Any) -> Reply:
         if job_id.isdigit():
-            folder = self.queue.get(int(job_id)).folder
+            folder = self.queue.get(_job_number(job_id)).folder
         else:
             folder = self._external(job_id).folder
         offset = max(0, int(_number(query, "offset", 0)))
@@ -218,7 +278,7 @@ class Api:
 
     def post_rerun(self, job_id: str, *, query: Any, body: Any) -> Reply:
         if job_id.isdigit():
-            job = self.queue.rerun(int(job_id))
+            job = self.queue.rerun(_job_number(job_id))
         else:
             run = self._external(job_id)
             job = self.queue.submit(run.command, views.changed_values(run), run_now=False)
@@ -285,6 +345,8 @@ class Api:
         index = int(_number(query, "index", size // 2))
         if "lo" in query and "hi" in query:
             lo, hi = _number(query, "lo"), _number(query, "hi")
+            if not lo < hi:
+                raise ApiError(400, f"lo must be below hi, not {lo:g} and {hi:g}")
         else:
             lo, hi = contrast_range(volume)
         try:

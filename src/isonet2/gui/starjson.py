@@ -74,6 +74,12 @@ def check_cells(cells: StarCells) -> dict[str, str]:
     errors = {}
     for number, row in enumerate(cells.rows):
         for label, text in zip(cells.labels, row, strict=True):
+            if any(ord(character) < 32 for character in text):  # a line break ends the row
+                errors[f"{number}:{label}"] = (
+                    f"row {number + 1}, column {label}: a line break or other control "
+                    "character cannot stand in a star cell"
+                )
+                continue
             try:
                 parse_cell(label, text, f"row {number + 1}, column {label}")
             except InputError as error:
