@@ -12,7 +12,7 @@ import torch
 from matplotlib.figure import Figure
 
 from isonet2.errors import InputError
-from isonet2.io.atomic import make_folder, publish, temp_beside
+from isonet2.io.atomic import make_folder, publish, remove_leftover_temps, temp_beside
 from isonet2.io.checkpoint import save_checkpoint
 from isonet2.io.figures import save_figure
 from isonet2.io.mrc import write_volume
@@ -106,3 +106,21 @@ def test_publishing_onto_a_folder_or_a_protected_file_is_one_line(
     with pytest.raises(InputError, match=r"t.star: cannot replace it \(Operation not permitted\)"):
         publish(temp, target)
     assert target.read_text() == "old"
+
+
+def test_leftover_temps_of_owned_targets_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    """A run killed with SIGKILL leaves its hidden temp files; the next run removes its own."""
+    kept = [tmp_path / name for name in ("net.pt", ".hidden", ".net.pt.notes", "other.txt")]
+    for path in kept:
+        path.write_text("x")
+    temps = [
+        temp_beside(tmp_path / "net.pt", ".pt.tmp"),
+        temp_beside(tmp_path / "loss.png", ".png"),
+        temp_beside(tmp_path / "t_map.mrc", ".mrc.tmp"),
+        temp_beside(tmp_path / "tomograms.star"),
+    ]
+    owned = {"net.pt", "loss.png", "t_map.mrc"}
+    removed = remove_leftover_temps(tmp_path, owned.__contains__)
+    assert sorted(removed) == sorted(temps[:3])
+    assert sorted(tmp_path.iterdir()) == sorted([*kept, temps[3]])
+    assert remove_leftover_temps(tmp_path / "absent", owned.__contains__) == []

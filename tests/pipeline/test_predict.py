@@ -61,10 +61,17 @@ def test_tutorial_predict_line_with_input_column(trained: Path) -> None:
 
 
 def test_predict_one_row_from_halves(trained: Path) -> None:
+    # what a predict killed with SIGKILL leaves (a hidden map of full size); this one removes it
+    Path("out").mkdir()
+    leftover = Path("out/.t0_EVN_isonet2-n2n_unet-small.mrc.k9_x2ab7.mrc.tmp")
+    leftover.write_bytes(bytes(1024))
+    Path("out/.someone_elses.mrc.k9_x2ab7.mrc.tmp").write_bytes(b"")  # not predict's: stays
     assert isonet(f"isonet.py predict tomograms.star {trained} --output_dir out --tomo_idx 1") == 0
     rows = read_star("tomograms.star").rows
     assert rows[0].corrected_path == "out/t0_EVN_isonet2-n2n_unet-small.mrc"
     assert rows[1].corrected_path is None
+    hidden = [path.name for path in Path("out").iterdir() if path.name.startswith(".")]
+    assert hidden == [".someone_elses.mrc.k9_x2ab7.mrc.tmp"]
 
 
 def test_model2_writes_a_second_map_and_an_fsc(trained: Path) -> None:

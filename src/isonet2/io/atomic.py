@@ -17,7 +17,9 @@ checkpoint or a plot as they can a map. mkstemp alone would leave 0o600.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from isonet2.errors import InputError
@@ -58,6 +60,25 @@ def temp_beside(target: Path, suffix: str = ".tmp") -> Path:
     handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(handle)
     return Path(temp)
+
+
+_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}(\.[a-z]+)*$")  # temp_beside's names
+
+
+def remove_leftover_temps(folder: Path, owned: Callable[[str], bool]) -> list[Path]:
+    """Delete the temp files `temp_beside` left in `folder` for targets whose names `owned`
+    accepts (a run killed with SIGKILL cannot remove its own); returns those deleted.
+
+    Call it only where the caller owns those targets, e.g. a training run for its checkpoints:
+    a temp of a target that another process is writing at that moment would go too.
+    """
+    removed = []
+    for entry in folder.iterdir() if folder.is_dir() else []:
+        match = _TEMP_NAME.match(entry.name)
+        if match and owned(match["target"]) and entry.is_file():
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
 
 
 def publish(temp: Path, target: Path) -> None:

@@ -28,7 +28,7 @@ from isonet2.config import PredictConfig
 from isonet2.errors import InputError
 from isonet2.evaluate import central_crop
 from isonet2.fourier.fsc import fourier_shell_correlation, resolution_at_threshold
-from isonet2.io.atomic import make_folder
+from isonet2.io.atomic import make_folder, remove_leftover_temps
 from isonet2.io.checkpoint import load_checkpoint
 from isonet2.io.mrc import VolumeInfo, new_volume, open_volume, read_info
 from isonet2.io.progress import progress_bar
@@ -191,6 +191,10 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
     if context.is_main:  # nothing is written before the inputs and outputs check out
         make_folder(output_dir, cfg.flag("output_dir"))
         write_run_config(cfg, output_dir / "predict_config.json")
+        names = {target.name for target in targets}
+        left = remove_leftover_temps(output_dir, names.__contains__)
+        if left:
+            logger.info("removed temp files an interrupted run left: %s", ", ".join(map(str, left)))
     if cfg.tile_size is not None:
         for job in jobs:
             largest = -(-max(job.info.shape) // 16) * 16

@@ -35,7 +35,7 @@ from isonet2.data.batches import CubeDataset, EpochBatches, make_loader
 from isonet2.data.sampler import SubtomogramSampler
 from isonet2.data.tomograms import TomogramSet
 from isonet2.errors import InputError
-from isonet2.io.atomic import make_folder
+from isonet2.io.atomic import make_folder, remove_leftover_temps
 from isonet2.io.checkpoint import load_checkpoint, save_checkpoint
 from isonet2.io.progress import progress_bar
 from isonet2.nn.registry import architecture_kwargs, build_model, check_cube_size, load_weights
@@ -191,6 +191,11 @@ def changed_settings(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]
     return changes
 
 
+def _owned_by_training(name: str) -> bool:
+    """Files of the output folder that training writes (checkpoints and the loss plot)."""
+    return name.startswith("network_") or name == "loss_full.png"
+
+
 def train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -> TrainResult:
     """Train one network on `tomoset` per `spec`; returns the final checkpoint's path."""
     # ---- setup
@@ -198,6 +203,9 @@ def train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) ->
     if context.is_main:
         make_folder(spec.output_dir)
         handler = _file_logger(spec)
+        left = remove_leftover_temps(spec.output_dir, _owned_by_training)
+        if left:
+            logger.info("removed temp files an interrupted run left: %s", ", ".join(map(str, left)))
     try:
         return _train(spec, tomoset, context)
     except torch.cuda.OutOfMemoryError:
