@@ -120,7 +120,12 @@ def test_boundary_polygon_limits_the_mask(project: Path, monkeypatch: pytest.Mon
     [
         ("isonet.py make_mask tomograms.star --densitypercentage 150", 2, "density"),
         ("isonet.py make_mask tomograms.star --stdpercentage -5", 2, "std"),
-        ("isonet.py make_mask tomograms.star --std_percentage 0", 2, "keeps no voxel"),
+        ("isonet.py make_mask tomograms.star --std_percentage 0", 2, "--std_percentage 0 keeps no"),
+        (
+            "isonet.py make_mask tomograms.star --density_percentage 0",
+            2,
+            "--density_percentage 0 keeps",
+        ),
         ("isonet.py make_mask tomograms.star --tomo_idx 3", 1, "no star row has rlnIndex 3"),
         (
             "isonet.py make_mask tomograms.star --input_column rlnFoo",

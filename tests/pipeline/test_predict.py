@@ -147,6 +147,11 @@ def test_two_cpu_workers_write_what_one_worker_writes(
             "paths in the star are read from the folder isonet.py runs in",
         ),
         ("model2_is_model", "is the --model itself"),
+        (
+            "no_full_maps",
+            "star row 1 has no tomogram in rlnTomoName; leave out --input_column to predict its "
+            "even/odd halves",
+        ),
     ],
 )
 def test_bad_input(
@@ -158,6 +163,12 @@ def test_bad_input(
         model.write_text("hello")
     elif case == "model2_is_model":
         extra = f" --model2 ./{trained.relative_to(Path.cwd())}"
+    elif case == "no_full_maps":
+        table = read_star("tomograms.star")
+        for row in table.rows:
+            row.tomogram_path = None
+        write_star(table, "tomograms.star")
+        extra = " --input_column rlnTomoName"
     else:
         Path(read_star("tomograms.star").rows[1].half2_path or "").unlink()
     capsys.readouterr()

@@ -122,6 +122,7 @@ class MakeMaskConfig(TomoSelection):
 
     @model_validator(mode="after")
     def _something_kept(self) -> MakeMaskConfig:
-        if self.density_percentage == 0 or self.std_percentage == 0:
-            raise ValueError("a percentage of 0 keeps no voxel; use a value between 1 and 100")
+        for name in ("density_percentage", "std_percentage"):
+            if getattr(self, name) == 0:
+                raise ValueError(f"--{name} 0 keeps no voxel; use a value between 1 and 100")
         return self

@@ -67,7 +67,13 @@ def plan_row(row: TomogramRow, *, method: str, input_column: str | None) -> RowP
             return RowPlan((Path(value),), Path(value).stem)
     raise InputError(
         f"star row {row.index} has no tomogram in {' or '.join(columns)}"
-        + ("" if row.has_halves else " and no even/odd halves")
+        + (
+            "; leave out --input_column to predict its even/odd halves"
+            if row.has_halves and input_column is not None and method in HALF_METHODS
+            else ""
+            if row.has_halves
+            else " and no even/odd halves"
+        )
     )
 
 

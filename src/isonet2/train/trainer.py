@@ -339,6 +339,8 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
         _check_compatible(ckpt, spec, spec.pretrained_model)
         load_weights(net, ckpt["model_state"], spec.arch, spec.pretrained_model)
         logger.info("starting from the weights of %s", spec.pretrained_model)
+    if not spec.resume and spec.latest_path.exists() and context.is_main:
+        logger.info("--resume False: starting over; %s will be replaced", spec.latest_path)
     if spec.ema_decay > 0 and average is None:
         average = WeightAverage(net, spec.ema_decay)
     network = compiled(net, device) if spec.compile else net  # what the steps call
