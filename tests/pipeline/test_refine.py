@@ -199,6 +199,22 @@ def test_a_rerun_with_other_settings_does_not_resume_the_run_it_finds(
     assert load_checkpoint(latest)["epoch"] == 2
 
 
+def test_another_run_in_the_folder_is_not_mixed_with_this_one(
+    train_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A denoise (or another arch) into a refine's folder replaced its loss plot and record
+    and interleaved the logs, without a word."""
+    assert isonet(f"isonet.py refine tomograms.star -o x {FAST}") == 0
+    plot = (train_project / "x" / "loss_full.png").read_bytes()
+    capsys.readouterr()
+    assert isonet(f"isonet.py denoise tomograms.star -o x {FAST}") == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "x holds another training run" in errors[0]
+    assert "network_isonet2-n2n_unet-small_32_full.pt" in errors[0]
+    assert (train_project / "x" / "loss_full.png").read_bytes() == plot
+    assert isonet(f"isonet.py denoise tomograms.star -o x {FAST} --resume False") == 0
+
+
 def test_killed_run_resumes_and_finishes_its_epochs(train_project: Path) -> None:
     args = [
         sys.executable,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -191,6 +192,26 @@ def changed_settings(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]
     return changes
 
 
+def _check_no_other_run(spec: TrainSpec) -> None:
+    """InputError when the output folder holds another run's network (another method, arch or
+    cube size): both runs write log.txt, loss_full.png and the run record there, and the
+    earlier run's would be lost. --resume False replaces them knowingly."""
+    if not spec.resume:
+        return
+    others = sorted(
+        path.name
+        for path in spec.output_dir.glob("network_*.pt")
+        if not re.search(r"_epoch\d+_", path.name)
+        and not path.name.startswith(f"{spec.checkpoint_stem}_")
+    )
+    if others:
+        raise InputError(
+            f"{spec.output_dir} holds another training run ({others[0]}): its log.txt, "
+            "loss_full.png and run record would be replaced by this run's; choose another "
+            "output folder, or add --resume False to replace them"
+        )
+
+
 def _owned_by_training(name: str) -> bool:
     """Files of the output folder that training writes (checkpoints and the loss plot)."""
     return name.startswith("network_") or name == "loss_full.png"
@@ -202,6 +223,7 @@ def train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) ->
     handler = None
     if context.is_main:
         make_folder(spec.output_dir)
+        _check_no_other_run(spec)
         handler = _file_logger(spec)
         left = remove_leftover_temps(spec.output_dir, _owned_by_training)
         if left:
