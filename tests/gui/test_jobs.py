@@ -190,3 +190,26 @@ def test_command_line_runs_are_listed(gui_server: Any) -> None:
         (job["command"], job["source"]) for job in gui_server.call("GET", "/api/jobs")[1]["jobs"]
     ]
     assert ("prepare_star", "cli") not in commands and ("prepare_star", "gui") in commands
+
+
+def test_a_job_ended_by_a_signal_before_its_handlers_says_so_in_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Cancel in a job's first second killed the command before it could print its own
+    'stopped by SIGTERM' line; the log ended at the command line."""
+    import subprocess
+
+    from isonet2.gui import runjob
+
+    class KilledEarly:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def wait(self) -> int:
+            return -15
+
+    monkeypatch.setattr(subprocess, "Popen", KilledEarly)
+    assert runjob.run_job(tmp_path / "job1", ["refine", "tomograms.star"]) == 143
+    lines = (tmp_path / "job1" / "log.txt").read_text().splitlines()
+    assert lines == ["$ isonet.py refine tomograms.star", "isonet.py refine: stopped by SIGTERM"]
+    assert (tmp_path / "job1" / "exit_code").read_text() == "143\n"

@@ -195,6 +195,10 @@ def test_atomic_rewrite_leaves_no_temp_files(tmp_path: Path) -> None:
         ),
         ("data_\nloop_\n_rlnIndex\n_rlnPixelSize\n1 0\n", "column rlnPixelSize: 0 must be"),
         (
+            "data_\nloop_\n_rlnPixelSize\n_rlnNumberSubtomo\n10 -3\n",
+            "row 1, column rlnNumberSubtomo: -3 must be >= 0",
+        ),
+        (
             "data_\nloop_\n_rlnIndex\n_rlnPixelSize\n1 10\n2 10\n1 10\n",
             "rows 1 and 3 both have rlnIndex 1; give every row its own index",
         ),
@@ -282,9 +286,9 @@ def test_nan_is_an_empty_cell_as_pandas_writes_it(tmp_path: Path, cell: str) -> 
         (
             "rlnNumberSubtomo",
             "99999999999999999999",
-            r"100000000000000000000 must be at most 1,000,000 subtomograms per tomogram",
+            r"100000000000000000000 must be >= 0 and at most 1,000,000 subtomograms per tomogram",
         ),
-        ("rlnNumberSubtomo", "1000001", r"1000001 must be at most 1,000,000"),
+        ("rlnNumberSubtomo", "1000001", r"1000001 must be >= 0 and at most 1,000,000"),
     ],
 )
 def test_values_no_microscope_gives_refused(

@@ -54,7 +54,11 @@ def run_job(folder: Path, words: list[str]) -> int:
             stderr=subprocess.STDOUT,
             env=env,
         )
-        code = exit_status(child.wait())
+        returncode = child.wait()
+        if returncode < 0:  # ended by a signal before its own stop handling was in place
+            name = signal.Signals(-returncode).name
+            log.write(f"isonet.py {words[0]}: stopped by {name}\n".encode())
+        code = exit_status(returncode)
     write_text_atomic(folder / EXIT_CODE_NAME, f"{code}\n")
     return code
 

@@ -338,8 +338,8 @@ def _check_physics(row: TomogramRow, where: str) -> None:
         ("rlnAmplitudeContrast", 0 <= row.amplitude_contrast <= 1, "must lie in [0, 1]"),
         (
             "rlnNumberSubtomo",
-            row.number_subtomos <= MAX_SUBTOMOS,
-            f"must be at most {MAX_SUBTOMOS:,} subtomograms per tomogram",
+            0 <= row.number_subtomos <= MAX_SUBTOMOS,
+            f"must be >= 0 and at most {MAX_SUBTOMOS:,} subtomograms per tomogram",
         ),
     ]
     for label, valid, need in checks:
