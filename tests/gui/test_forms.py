@@ -110,3 +110,21 @@ def test_the_line_uses_the_tutorials_spelling() -> None:
     assert forms.command_line(forms.command_words(cfg)) == (
         "isonet.py refine 'my tomos.star' -o refine/job2 --prev_tomo_idx 2"
     )
+
+
+def test_every_text_field_is_known_as_a_path_or_not() -> None:
+    """Job values in PATH_FIELDS must stay inside the project; a new file or folder option
+    has to be added there (or here, if it names no file), or a job could write outside."""
+    from isonet2.config import COMMANDS
+    from isonet2.gui.api import PATH_FIELDS
+    from isonet2.gui.forms import offered_commands
+
+    not_paths = {
+        "output_dir", "output_prefix", "tomo_idx", "prev_tomo_idx", "input_column", "column",
+        "reference_column", "gpuID",
+    }  # fmt: skip
+    for command in offered_commands():
+        for name, info in COMMANDS[command].model_fields.items():
+            annotation = str(info.annotation)
+            if "str" in annotation and "Literal" not in annotation:
+                assert (name in PATH_FIELDS) != (name in not_paths), (command, name)
