@@ -1,6 +1,6 @@
 """Which settings a resumed run may change."""
 
-from isonet2.train.trainer import changed_settings
+from isonet2.train.runfolder import changed_settings
 
 SAVED = {
     "star_file": "tomograms.star",

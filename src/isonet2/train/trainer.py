@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -47,6 +45,7 @@ from isonet2.train.devices import autocast_dtype
 from isonet2.train.distributed import DistributedContext
 from isonet2.train.losses import get_base_loss, masked_loss
 from isonet2.train.plots import plot_losses
+from isonet2.train.runfolder import changed_settings, check_no_other_run, owned_by_training
 from isonet2.train.schedule import cosine_learning_rate, noise_level_at
 from isonet2.train.stopping import raise_if_stopped, stop_deferred
 
@@ -148,84 +147,15 @@ def _check_compatible(ckpt: dict[str, Any], spec: TrainSpec, source: str) -> Non
             )
 
 
-# settings a rerun may change and still continue the run it finds: how long, where and how
-# fast it runs, what it writes besides the network; any other difference makes another run
-_RESUMABLE_CHANGES = frozenset(
-    {
-        "epochs",
-        "gpuID",
-        "ncpus",
-        "cpu_workers",
-        "save_interval",
-        "with_preview",
-        "with_predict",
-        "prev_tomo_idx",
-        "compile",
-        "mixed_precision",
-        "resume",
-        "output_dir",
-    }
-)
-
-
-def _shown(value: object) -> str:
-    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
-
-
-def changed_settings(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    """'--name old (now new)' for each setting of `wanted` that differs from the run's saved
-    config and is not one a resumed run may change; settings the saved config predates are
-    not compared."""
-    changes = []
-    for key, value in wanted.items():
-        if key in _RESUMABLE_CHANGES or key not in saved:
-            continue
-        old = saved[key]
-        if key == "star_file":
-            same = os.path.normpath(str(old)) == os.path.normpath(str(value))
-        elif key == "batch_size" and "auto" in (old, value):
-            same = True  # auto is resolved from the devices: another spelling of a number
-        else:
-            same = old == value
-        if not same:
-            changes.append(f"--{key} {_shown(old)} (now {_shown(value)})")
-    return changes
-
-
-def _check_no_other_run(spec: TrainSpec) -> None:
-    """InputError when the output folder holds another run's network (another method, arch or
-    cube size): both runs write log.txt, loss_full.png and the run record there, and the
-    earlier run's would be lost. --resume False replaces them knowingly."""
-    if not spec.resume:
-        return
-    others = sorted(
-        path.name
-        for path in spec.output_dir.glob("network_*.pt")
-        if not re.search(r"_epoch\d+_", path.name)
-        and not path.name.startswith(f"{spec.checkpoint_stem}_")
-    )
-    if others:
-        raise InputError(
-            f"{spec.output_dir} holds another training run ({others[0]}): its log.txt, "
-            "loss_full.png and run record would be replaced by this run's; choose another "
-            "output folder, or add --resume False to replace them"
-        )
-
-
-def _owned_by_training(name: str) -> bool:
-    """Files of the output folder that training writes (checkpoints and the loss plot)."""
-    return name.startswith("network_") or name == "loss_full.png"
-
-
 def train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -> TrainResult:
     """Train one network on `tomoset` per `spec`; returns the final checkpoint's path."""
     # ---- setup
     handler = None
     if context.is_main:
         make_folder(spec.output_dir)
-        _check_no_other_run(spec)
+        check_no_other_run(spec.output_dir, spec.checkpoint_stem, spec.resume)
         handler = _file_logger(spec)
-        left = remove_leftover_temps(spec.output_dir, _owned_by_training)
+        left = remove_leftover_temps(spec.output_dir, owned_by_training)
         if left:
             logger.info("removed temp files an interrupted run left: %s", ", ".join(map(str, left)))
     try:
