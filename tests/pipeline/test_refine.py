@@ -176,43 +176,58 @@ def test_save_interval_not_dividing_epochs_trains_every_epoch(train_project: Pat
     assert not list(out.glob("*epoch15*"))
 
 
-def test_a_rerun_with_other_settings_does_not_resume_the_run_it_finds(
-    train_project: Path, capsys: pytest.CaptureFixture[str]
+def test_a_rerun_with_other_settings_sets_the_earlier_run_aside(
+    train_project: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """It resumed with the new settings, and the checkpoint then described the run wrongly;
-    a given --pretrained_model was dropped without a word."""
+    """It resumed under the new settings (its checkpoint then misdescribed the run) and dropped
+    a given --pretrained_model. Refusing instead broke the tutorial, which trains several
+    recipes into one folder in turn; the earlier run now moves to earlier_run_N/."""
+    out = train_project / "x"
+    latest_path = out / "network_isonet2-n2n_unet-small_32_full.pt"
     assert isonet(f"isonet.py refine tomograms.star -o x {FAST}") == 0
-    latest = train_project / "x" / "network_isonet2-n2n_unet-small_32_full.pt"
-    before = latest.read_bytes()
-    for changed, named in [
-        ("--loss_func L2+FSC", "--loss_func L2 (now L2+FSC); --mw_weight 5.0 (now 1.0)"),
-        (f"--pretrained_model {latest}", f"--pretrained_model None (now {latest})"),
-    ]:
-        capsys.readouterr()
-        assert isonet(f"isonet.py refine tomograms.star -o x {SMALL} --epochs 2 {changed}") == 1
-        errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
-        assert len(errors) == 1 and "holds a run (epoch 1) trained with other settings" in errors[0]
-        assert named in errors[0] and "add --resume False to start over in x" in errors[0]
-    assert latest.read_bytes() == before
-    # how long and where it runs may change: the same run continues
-    assert isonet(f"isonet.py refine ./tomograms.star -o x {SMALL} --epochs 2 --gpuID 0") == 0
-    assert load_checkpoint(latest)["epoch"] == 2
+    first = latest_path.read_bytes()
+    line = f"isonet.py refine tomograms.star -o x {SMALL} --epochs 2 --loss_func L2+FSC"
+    assert isonet(line) == 0
+    aside = out / "earlier_run_1"
+    assert (aside / latest_path.name).read_bytes() == first
+    assert (aside / "refine_config.json").is_file()
+    latest = load_checkpoint(latest_path)
+    assert latest["config"]["loss_func"] == "L2+FSC" and latest["epoch"] == 2
+    assert [int(h["epoch"]) for h in latest["metrics"]["history"]] == [1, 2]  # a new run
+    said = (
+        "--loss_func L2 (now L2+FSC); --mw_weight 5.0 (now 1.0); moved that run to x/earlier_run_1/"
+    )
+    assert said in caplog.text
+    # a --pretrained_model the run was not started from makes another run too
+    other = aside / latest_path.name
+    line += f" --pretrained_model {other}"
+    assert isonet(line) == 0
+    assert (out / "earlier_run_2").is_dir() and "starting from the weights of" in caplog.text
+    # how long and where it runs may change: that run continues
+    caplog.clear()
+    line = line.replace("--epochs 2", "--epochs 3").replace("tomograms.star", "./tomograms.star")
+    assert isonet(f"{line} --gpuID 0") == 0
+    assert "resuming" in caplog.text and not (out / "earlier_run_3").exists()
+    assert load_checkpoint(latest_path)["epoch"] == 3
 
 
-def test_another_run_in_the_folder_is_not_mixed_with_this_one(
-    train_project: Path, capsys: pytest.CaptureFixture[str]
+def test_another_run_in_the_folder_is_set_aside_not_mixed_with_this_one(
+    train_project: Path,
 ) -> None:
     """A denoise (or another arch) into a refine's folder replaced its loss plot and record
     and interleaved the logs, without a word."""
     assert isonet(f"isonet.py refine tomograms.star -o x {FAST}") == 0
     plot = (train_project / "x" / "loss_full.png").read_bytes()
-    capsys.readouterr()
-    assert isonet(f"isonet.py denoise tomograms.star -o x {FAST}") == 1
-    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
-    assert len(errors) == 1 and "x holds another training run" in errors[0]
-    assert "network_isonet2-n2n_unet-small_32_full.pt" in errors[0]
-    assert (train_project / "x" / "loss_full.png").read_bytes() == plot
-    assert isonet(f"isonet.py denoise tomograms.star -o x {FAST} --resume False") == 0
+    assert isonet(f"isonet.py denoise tomograms.star -o x {FAST}") == 0
+    aside = train_project / "x" / "earlier_run_1"
+    assert (aside / "loss_full.png").read_bytes() == plot
+    assert sorted(p.name for p in aside.iterdir()) == [
+        "log.txt", "loss_full.png", "network_isonet2-n2n_unet-small_32_full.pt", "preview",
+        "refine_config.json",
+    ]  # fmt: skip
+    assert "isonet2-n2n" not in (train_project / "x" / "log.txt").read_text()
+    assert (train_project / "x" / "denoise_config.json").is_file()
+    assert not (train_project / "x" / "refine_config.json").exists()
 
 
 def test_killed_run_resumes_and_finishes_its_epochs(train_project: Path) -> None:

@@ -162,7 +162,8 @@ class TrainingConfig(CommandConfig):
     )
     resume: bool = param(
         True,
-        "continue an unfinished run found in output_dir (same settings); False starts over",
+        "continue an unfinished run of the same settings found in output_dir; False (or "
+        "other settings) moves that run into output_dir/earlier_run_N and starts over",
     )
 
     @field_validator("prev_tomo_idx", mode="before")

@@ -16,8 +16,6 @@ from pathlib import Path
 import torch
 
 from isonet2.config import DenoiseConfig, PredictConfig
-from isonet2.io.atomic import make_folder
-from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import read_star
 from isonet2.pipeline import predict
 from isonet2.pipeline.training import (
@@ -25,6 +23,7 @@ from isonet2.pipeline.training import (
     launch,
     make_spec,
     open_for_method,
+    prepare_output_folder,
     previewer_for,
     target_settings,
     warn_without_defocus,
@@ -46,8 +45,7 @@ def run(cfg: DenoiseConfig) -> TrainResult:
     cfg = fit_loader_workers(cfg, devices)
     main = is_main_process()
     if main:
-        make_folder(output_dir, cfg.flag("output_dir"))
-        write_run_config(cfg, output_dir / "denoise_config.json")
+        prepare_output_folder(cfg, "n2n", "denoise_config.json")
     result = launch(cfg, train_worker, devices)
     if cfg.with_predict:  # every rank: under an outer torchrun predict shares the tomograms
         predict.run(

@@ -20,8 +20,6 @@ import torch
 
 from isonet2.config import DeconvConfig, MakeMaskConfig, PredictConfig, RefineConfig
 from isonet2.errors import InputError
-from isonet2.io.atomic import make_folder
-from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import DECONV_COLUMN, StarTable, read_star
 from isonet2.pipeline import deconv, make_mask, predict
 from isonet2.pipeline.training import (
@@ -30,6 +28,7 @@ from isonet2.pipeline.training import (
     launch,
     make_spec,
     open_for_method,
+    prepare_output_folder,
     previewer_for,
     target_settings,
     warn_without_defocus,
@@ -86,11 +85,11 @@ def run(cfg: RefineConfig) -> RefineResult:
     cfg = cfg.model_copy(update={"mw_weight": cfg.band_weight})
     devices = select_devices(cfg.gpuID)  # a missing GPU is reported before any work
     cfg = fit_loader_workers(cfg, devices)
+    # the recipe is chosen once, here: the run record, the workers and a later rerun see it
+    cfg = cfg.model_copy(update={"method": resolve_method(cfg, read_star(cfg.star_file))})
     main = is_main_process()  # under an outer torchrun only rank 0 writes and preprocesses
     if main:
-        output_dir = Path(cfg.output_dir)
-        make_folder(output_dir, cfg.flag("output_dir"))
-        write_run_config(cfg, output_dir / "refine_config.json")
+        prepare_output_folder(cfg, cfg.method, "refine_config.json")  # type: ignore[arg-type]
     if main and cfg.with_deconv:
         deconv.run(
             DeconvConfig(

@@ -22,7 +22,9 @@ from isonet2.config import PredictConfig, TrainingConfig
 from isonet2.config.base import parse_index_selection
 from isonet2.data.tomograms import TomogramSet, open_tomogram_set
 from isonet2.errors import InputError
+from isonet2.io.atomic import make_folder
 from isonet2.io.mrc import new_volume, open_volume
+from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import StarTable
 from isonet2.predict.inputs import open_sources, plan_row, tile_filters_for
 from isonet2.predict.pictures import Slices, central_slices, save_slices_png
@@ -36,6 +38,7 @@ from isonet2.train.distributed import (
     shutdown,
     worker_count,
 )
+from isonet2.train.runfolder import settle_run_folder
 from isonet2.train.trainer import TrainSpec
 
 logger = logging.getLogger(__name__)
@@ -142,6 +145,24 @@ def open_for_method(
     )
 
 
+def checkpoint_stem(method: Method, cfg: TrainingConfig) -> str:
+    """The name the run's checkpoints start with, e.g. network_isonet2-n2n_unet-medium_96."""
+    return f"network_{method}_{cfg.arch}_{cfg.cube_size}"
+
+
+def prepare_output_folder(cfg: TrainingConfig, method: Method, record_name: str) -> None:
+    """Make the output folder, set any other run in it aside (settle_run_folder), then write
+    the run record: a run that will continue keeps its folder as it is."""
+    output_dir = Path(cfg.output_dir)
+    make_folder(output_dir, cfg.flag("output_dir"))
+    note = settle_run_folder(
+        output_dir, checkpoint_stem(method, cfg), cfg.model_dump(mode="json"), cfg.resume
+    )
+    if note:
+        logger.warning(note)
+    write_run_config(cfg, output_dir / record_name)
+
+
 def warn_without_defocus(table: StarTable, cfg: TrainingConfig) -> None:
     """One warning when --CTF_mode asks for a CTF that rows of the star cannot give: a defocus
     of 0 (or an empty cell) means no CTF, so the network trains as with --CTF_mode None there.
@@ -190,7 +211,7 @@ def make_spec(
     """The trainer's spec; `extra` sets the refine-only fields (noise schedule, y_half...)."""
     return TrainSpec(
         output_dir=Path(cfg.output_dir),
-        checkpoint_stem=f"network_{method}_{cfg.arch}_{cfg.cube_size}",
+        checkpoint_stem=checkpoint_stem(method, cfg),
         arch=cfg.arch,
         cube_size=cfg.cube_size,
         epochs=cfg.epochs,

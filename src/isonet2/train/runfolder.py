@@ -1,23 +1,26 @@
 """What a training run finds in its output folder: its own unfinished run, or another one.
 
 Example:
-    check_no_other_run(Path("01_test"), "network_isonet2-n2n_unet-medium_96", resume=True)
+    note = settle_run_folder(Path("01_test"), "network_isonet2-n2n_unet-medium_96",
+                             cfg.model_dump(mode="json"), resume=True)
     changes = changed_settings(checkpoint["config"], cfg.model_dump(mode="json"))
     remove_leftover_temps(Path("01_test"), owned_by_training)
 
-A rerun into a folder continues the run there (same settings; how long and where it runs may
-change), refuses another run's folder unless --resume False, and removes the temp files a
-killed run of its own left.
+A rerun into a folder continues the run there when its settings match (how long and where it
+runs may change). Any other run found there (other settings, method, arch or cube size, or
+--resume False) is moved into earlier_run_N/ beside the new one: the tutorial trains several
+recipes into one folder in turn (01_test), and nothing a user trained is overwritten.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
-from isonet2.errors import InputError
+from isonet2.io.checkpoint import load_checkpoint
 
 # settings a rerun may change and still continue the run it finds: how long, where and how
 # fast it runs, what it writes besides the network; any other difference makes another run
@@ -54,8 +57,8 @@ def changed_settings(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]
         old = saved[key]
         if key == "star_file":
             same = os.path.normpath(str(old)) == os.path.normpath(str(value))
-        elif key == "batch_size" and "auto" in (old, value):
-            same = True  # auto is resolved from the devices: another spelling of a number
+        elif key in ("batch_size", "method") and "auto" in (old, value):
+            same = True  # auto is resolved (from the devices, the star): another spelling
         else:
             same = old == value
         if not same:
@@ -63,24 +66,86 @@ def changed_settings(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]
     return changes
 
 
-def check_no_other_run(output_dir: Path, checkpoint_stem: str, resume: bool) -> None:
-    """InputError when the output folder holds another run's network (another method, arch or
-    cube size): both runs write log.txt, loss_full.png and the run record there, and the
-    earlier run's would be lost. --resume False replaces them knowingly."""
-    if not resume:
-        return
-    others = sorted(
-        path.name
-        for path in output_dir.glob("network_*.pt")
-        if not re.search(r"_epoch\d+_", path.name)
-        and not path.name.startswith(f"{checkpoint_stem}_")
+# what a training run writes in its folder besides its checkpoints (network_*.pt)
+RUN_FILES = (
+    "log.txt",
+    "loss_full.png",
+    "refine_config.json",
+    "denoise_config.json",
+    "preview",
+    "corrected",
+    "denoised",
+)
+EARLIER_PREFIX = "earlier_run_"
+
+
+def latest_checkpoints(folder: Path) -> list[Path]:
+    """The checkpoints a run rewrites every epoch (network_*_full/top/bottom.pt), sorted;
+    numbered copies (_epochN_) are not among them."""
+    return sorted(
+        path for path in folder.glob("network_*.pt") if not re.search(r"_epoch\d+_", path.name)
     )
-    if others:
-        raise InputError(
-            f"{output_dir} holds another training run ({others[0]}): its log.txt, "
-            "loss_full.png and run record would be replaced by this run's; choose another "
-            "output folder, or add --resume False to replace them"
-        )
+
+
+def settle_run_folder(
+    folder: Path, checkpoint_stem: str, config: dict[str, Any], resume: bool
+) -> str | None:
+    """Make `folder` ready for a run: keep a run of the same settings there to be continued,
+    or set any other run aside into earlier_run_N/ (nothing is deleted). Returns a line for
+    the log saying what was set aside and why, or None.
+
+    Another run is there when its checkpoint has another method, arch or cube size, or the
+    same with settings other than `config` (see `changed_settings`); --resume False sets even
+    a matching run aside.
+    """
+    latest = latest_checkpoints(folder) if folder.is_dir() else []
+    if not latest:
+        return None
+    ours = [path for path in latest if path.name.startswith(f"{checkpoint_stem}_")]
+    others = [path for path in latest if path not in ours]
+    if not resume:
+        reason = "--resume False"
+    elif others:
+        reason = f"it holds another run ({others[0].name})"
+    else:
+        saved = load_checkpoint(ours[0]).get("config") or {}
+        changes = changed_settings(saved, config)
+        if not changes:
+            return None  # the trainer continues it
+        reason = f"its run had other settings: {'; '.join(changes)}"
+    aside = set_aside(folder)
+    return f"{folder}: {reason}; moved that run to {aside}/ and starting a new one"
+
+
+def set_aside(folder: Path) -> Path:
+    """Move a run's files (checkpoints and RUN_FILES) into a new folder/earlier_run_N.
+
+    The log is copied, not moved, while this process writes to it (a shell's `>> log.txt`
+    redirect keeps writing into the moved file otherwise)."""
+    number = 1
+    while (folder / f"{EARLIER_PREFIX}{number}").exists():
+        number += 1
+    aside = folder / f"{EARLIER_PREFIX}{number}"
+    aside.mkdir()
+    for entry in sorted(folder.iterdir()):
+        if not (entry.name.startswith("network_") or entry.name in RUN_FILES):
+            continue
+        if entry.name == "log.txt" and _is_our_output(entry):
+            shutil.copy2(entry, aside / entry.name)
+        else:
+            os.replace(entry, aside / entry.name)
+    return aside
+
+
+def _is_our_output(path: Path) -> bool:
+    """Whether this process's stdout or stderr is the file `path` (e.g. `>> log.txt 2>&1`)."""
+    for descriptor in (1, 2):
+        try:
+            if Path(f"/proc/self/fd/{descriptor}").resolve() == path.resolve():
+                return True
+        except OSError:
+            pass
+    return False
 
 
 def owned_by_training(name: str) -> bool:

@@ -45,7 +45,7 @@ from isonet2.train.devices import autocast_dtype
 from isonet2.train.distributed import DistributedContext
 from isonet2.train.losses import get_base_loss, masked_loss
 from isonet2.train.plots import plot_losses
-from isonet2.train.runfolder import changed_settings, check_no_other_run, owned_by_training
+from isonet2.train.runfolder import changed_settings, owned_by_training
 from isonet2.train.schedule import cosine_learning_rate, noise_level_at
 from isonet2.train.stopping import raise_if_stopped, stop_deferred
 
@@ -153,7 +153,6 @@ def train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) ->
     handler = None
     if context.is_main:
         make_folder(spec.output_dir)
-        check_no_other_run(spec.output_dir, spec.checkpoint_stem, spec.resume)
         handler = _file_logger(spec)
         left = remove_leftover_temps(spec.output_dir, owned_by_training)
         if left:
@@ -268,7 +267,7 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
         _check_compatible(ckpt, spec, latest)
         changes = changed_settings(ckpt.get("config") or {}, spec.config)
         if changes:
-            raise InputError(
+            raise InputError(  # refine/denoise set such a run aside first (runfolder)
                 f"{latest} holds a run (epoch {ckpt['epoch']}) trained with other settings: "
                 f"{'; '.join(changes)}; rerun with its settings to continue it, add --resume "
                 f"False to start over in {spec.output_dir}, or choose another output folder"
@@ -291,8 +290,6 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
         _check_compatible(ckpt, spec, spec.pretrained_model)
         load_weights(net, ckpt["model_state"], spec.arch, spec.pretrained_model)
         logger.info("starting from the weights of %s", spec.pretrained_model)
-    if not spec.resume and spec.latest_path.exists() and context.is_main:
-        logger.info("--resume False: starting over; %s will be replaced", spec.latest_path)
     if spec.ema_decay > 0 and average is None:
         average = WeightAverage(net, spec.ema_decay)
     network = compiled(net, device) if spec.compile else net  # what the steps call
