@@ -178,3 +178,20 @@ def test_bad_input_one_line_nonzero_exit(
     assert err.count("\n") == 1, err
     assert (project / "tomograms.star").read_text() == star_before
     assert not (project / "deconv").exists()
+
+
+def test_a_star_of_halves_only_deconvolves_the_even_halves(halves_only: Path) -> None:
+    """The tutorial's denoise section runs deconv and make_mask on a star that prepare_star
+    made from --even/--odd alone; deconv refused it (row 1 has no rlnTomoName)."""
+    assert isonet("isonet.py deconv tomograms.star") == 0
+    rows = read_star("tomograms.star").rows
+    assert [row.deconv_path for row in rows] == [
+        "deconv/t0_EVN_deconv.mrc",
+        "deconv/t1_EVN_deconv.mrc",
+    ]
+    assert read_info("deconv/t0_EVN_deconv.mrc").shape == read_info("EVN/t0_EVN.mrc").shape
+    assert isonet("isonet.py make_mask tomograms.star") == 0  # from the deconvolved halves
+    assert [row.mask_path for row in read_star("tomograms.star").rows] == [
+        "mask/t0_EVN_deconv_mask.mrc",
+        "mask/t1_EVN_deconv_mask.mrc",
+    ]

@@ -288,6 +288,11 @@ def test_killed_run_resumes_and_finishes_its_epochs(train_project: Path) -> None
             "the checkpoint has cube_size 32",
         ),
         ("none", "isonet.py refine tomograms.star --cube_size 40", "not a multiple of 16"),
+        (
+            "none",
+            f"isonet.py refine tomograms.star --method isonet2-n2n --with_deconv True {FAST}",
+            "--with_deconv trains the single-map recipe on rlnDeconvTomoName",
+        ),
     ],
 )
 def test_bad_input(

@@ -4,9 +4,10 @@ Example:
     isonet.py deconv tomograms.star --deconvfolder deconv --snrfalloff 0.7 --deconvstrength 1
     isonet.py deconv tomograms.star --chunk_size 256 --overlap_rate 0.25 --tomo_idx 1,3-5
 
-Every input is checked before any work starts. Each output `{output_dir}/{stem}_deconv.mrc`
-(voxel size and origin kept) appears atomically, and the star is rewritten after each one, so a
-run that is stopped keeps the tomograms it finished.
+Rows of even/odd halves only (no rlnTomoName) deconvolve their even half when --input_column
+is left at rlnTomoName. Every input is checked before any work starts. Each output
+`{output_dir}/{stem}_deconv.mrc` (voxel size and origin kept) appears atomically, and the star
+is rewritten after each one, so a run that is stopped keeps the tomograms it finished.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from isonet2.io.progress import progress_bar
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import (
     DECONV_COLUMN,
+    HALF1_COLUMN,
     PATH_COLUMNS,
+    TOMOGRAM_COLUMN,
     StarTable,
     TomogramRow,
     check_path_column,
@@ -57,6 +60,15 @@ def input_path(row: TomogramRow, column: str, star_path: Path) -> Path:
     if not path.is_file():
         raise missing_file(f"{star_path}: row {row.index}, column {column}", path)
     return path
+
+
+def _source_column(row: TomogramRow, column: str) -> str:
+    """`column`, or the even half for a row of halves only when the full map was asked for
+    (a star from prepare_star --even/--odd, as in the tutorial's denoise section: the
+    deconvolved half then serves make_mask, as make_mask itself falls back to that half)."""
+    if column == TOMOGRAM_COLUMN and row.tomogram_path is None and row.half1_path is not None:
+        return HALF1_COLUMN
+    return column
 
 
 def check_unique_outputs(
@@ -95,7 +107,15 @@ def run(cfg: DeconvConfig) -> DeconvResult:
     table = read_star(star_path)
     column = check_path_column(cfg.input_column)
     rows = table.select(cfg.selected_indices())
-    inputs = [input_path(row, column, star_path) for row in rows]
+    inputs = [input_path(row, _source_column(row, column), star_path) for row in rows]
+    halves_only = [row.index for row in rows if _source_column(row, column) != column]
+    if halves_only:
+        logger.info(
+            "rows %s have no %s: deconvolving their even half (%s)",
+            halves_only,
+            column,
+            HALF1_COLUMN,
+        )
     infos = [read_info(path) for path in inputs]
     output_dir = Path(cfg.output_dir)
     outputs = [output_dir / f"{path.stem}_deconv.mrc" for path in inputs]

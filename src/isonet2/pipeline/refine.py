@@ -57,6 +57,11 @@ def resolve_method(cfg: RefineConfig, table: StarTable) -> Method:
     """The recipe to train, from --method and what the star holds (ALGORITHM §5)."""
     halves = bool(table.rows) and all(row.has_halves for row in table.rows)
     full = bool(table.rows) and all(row.tomogram_path for row in table.rows)
+    if cfg.method == "isonet2-n2n" and cfg.with_deconv:
+        raise InputError(
+            "--with_deconv trains the single-map recipe on rlnDeconvTomoName, --method "
+            "isonet2-n2n on the even/odd halves: leave out one of them"
+        )
     if cfg.method == "isonet2-n2n" and not halves:
         raise InputError(
             "--method isonet2-n2n needs even/odd halves in every star row "
