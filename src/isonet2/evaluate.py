@@ -13,7 +13,8 @@ of at most `MAX_FSC_SIDE` voxels per side (`Evaluation.fsc_shape`), so memory st
 - correlation: Pearson r over all voxels; `scale` is the least-squares s of
   reference ≈ s·volume + c (r itself does not depend on s or c).
 - FSC (`isonet2.fourier.fsc`, one-voxel shells up to Nyquist; the zero-frequency shell is
-  left out of every curve and number) and its 0.5 and 0.143 resolutions (first crossing).
+  left out of every curve and number) and its 0.5 and 0.143 resolutions (where the curve,
+  once at or above the threshold, first falls below it).
   Mean FSCs average the shells 1..Nyquist: over all voxels, inside the missing wedge of the
   tilt range (1 − `missing_wedge_mask`; the corners beyond Nyquist lie outside every shell)
   and outside it (the measured region).

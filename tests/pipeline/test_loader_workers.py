@@ -51,6 +51,8 @@ def test_the_run_record_and_the_workers_get_the_fitted_value(
     """refine records in refine_config.json, and hands its workers, the count it uses."""
     handed: list[dict[str, Any]] = []
     monkeypatch.setattr(refine, "launch", lambda cfg, worker, devices: handed.append(cfg) or 0)
+    monkeypatch.setattr(refine, "read_star", lambda path: None)  # no star: the method is given
+    monkeypatch.setattr(refine, "resolve_method", lambda cfg, table: "isonet2-n2n")
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     out = tmp_path / "out"
     cfg = parse_command_line(RefineConfig, ["t.star", "-o", str(out), *words])

@@ -125,17 +125,24 @@ def resolution_at_threshold(
     threshold: float,
     pixel_size_angstrom: float,
 ) -> float:
-    """Resolution in Å where the FSC first falls below ``threshold`` (e.g. 0.143 or 0.5).
+    """Resolution in Å where the FSC, once at or above ``threshold`` (e.g. 0.143 or 0.5), first
+    falls below it.
 
-    Linear interpolation between the last shell at or above the threshold and the first below it;
-    Nyquist (2 * pixel) when the curve never falls below; infinity when it starts below.
+    Shells below the threshold before the curve first reaches it are passed over: the lowest
+    shells hold a few voxels each (and, inside a missing wedge, mostly the Z profile), and one
+    of them dipping below made the whole curve read "never" or hundreds of Å. Linear
+    interpolation between the last shell at or above the threshold and the first below it;
+    Nyquist (2 * pixel) when the curve does not fall below again; infinity when it never
+    reaches the threshold.
     """
-    below = torch.nonzero(fsc < threshold)
+    reached = torch.nonzero(fsc >= threshold)
+    if reached.numel() == 0:
+        return math.inf
+    start = int(reached[0, 0])
+    below = torch.nonzero(fsc[start:] < threshold)
     if below.numel() == 0:
         return 2.0 * pixel_size_angstrom
-    first = int(below[0, 0])
-    if first == 0:
-        return math.inf
+    first = start + int(below[0, 0])
     f0, f1 = float(freq_cycles_per_pixel[first - 1]), float(freq_cycles_per_pixel[first])
     c0, c1 = float(fsc[first - 1]), float(fsc[first])
     crossing = f0 + (c0 - threshold) / (c0 - c1) * (f1 - f0)

@@ -336,5 +336,11 @@ def _half_map_fsc(paths: list[Path], pixel_size_angstrom: float, png: Path) -> f
     freq, fsc = fourier_shell_correlation(a, b)
     resolution = resolution_at_threshold(freq, fsc, 0.143, pixel_size_angstrom)
     save_fsc_png({"model vs model2": (freq.numpy(), fsc.numpy())}, pixel_size_angstrom, png)
-    logger.info("FSC between the two maps: 0.143 at %.1f Å (%s)", resolution, png)
+    if resolution == 2.0 * pixel_size_angstrom and bool((fsc[1:] >= 0.143).all()):
+        said = f"above 0.143 up to Nyquist ({resolution:.1f} Å): no resolution to read"
+    else:
+        said = f"0.143 at {resolution:.1f} Å"
+    logger.info(
+        "FSC between the maps of %s and %s: %s (%s)", paths[0].name, paths[1].name, said, png
+    )
     return resolution

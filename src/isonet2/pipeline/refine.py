@@ -12,6 +12,7 @@ command also runs as the workers of an outer torchrun.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +81,6 @@ def resolve_method(cfg: RefineConfig, table: StarTable) -> Method:
             f"{cfg.star_file}: the rows have neither even/odd halves nor full tomograms "
             "(rlnTomoName); run prepare_star again"
         )
-    logger.info("method auto -> %s", chosen)
     return chosen
 
 
@@ -91,10 +91,13 @@ def run(cfg: RefineConfig) -> RefineResult:
     devices = select_devices(cfg.gpuID)  # a missing GPU is reported before any work
     cfg = fit_loader_workers(cfg, devices)
     # the recipe is chosen once, here: the run record, the workers and a later rerun see it
+    asked = cfg.method
     cfg = cfg.model_copy(update={"method": resolve_method(cfg, read_star(cfg.star_file))})
     main = is_main_process()  # under an outer torchrun only rank 0 writes and preprocesses
     if main:
         prepare_output_folder(cfg, cfg.method, "refine_config.json")  # type: ignore[arg-type]
+        if asked == "auto":
+            logger.info("method auto -> %s", cfg.method)
     if main and cfg.with_deconv:
         deconv.run(
             DeconvConfig(
@@ -149,9 +152,15 @@ def _train(cfg: RefineConfig, context: DistributedContext) -> RefineResult:
         [("top", "top"), ("bottom", "bottom")] if cfg.split_halves else [("full", None)]
     )
     result = RefineResult(method=method)
-    for suffix, y_half in halves:
+    for number, (suffix, y_half) in enumerate(halves):
         tag = "" if y_half is None else f"_{suffix}"
         preview = previewer_for(cfg, table, settings, context, cfg.input_column, tag)
+        if y_half is not None:
+            logger.info(
+                "split halves: training the %s network (centres in the %s half of Y)",
+                suffix,
+                suffix,
+            )
         spec = make_spec(
             cfg,
             method,
@@ -163,6 +172,9 @@ def _train(cfg: RefineConfig, context: DistributedContext) -> RefineResult:
             suffix=suffix,
             preview=preview,
         )
+        # the two halves' networks start from other weights (and draw other cubes), so their
+        # maps are independent; the run record keeps the one --seed
+        spec = dataclasses.replace(spec, seed=cfg.seed + number)
         run_result = train(spec, tomoset, context)
         result.runs.append(run_result)
         result.checkpoints.append(run_result.checkpoint)

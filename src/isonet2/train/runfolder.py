@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from isonet2.errors import InputError
 from isonet2.io.checkpoint import load_checkpoint
 
 # settings a rerun may change and still continue the run it finds: how long, where and how
@@ -108,7 +109,12 @@ def settle_run_folder(
     elif others:
         reason = f"it holds another run ({others[0].name})"
     else:
-        saved = load_checkpoint(ours[0]).get("config") or {}
+        try:
+            saved = load_checkpoint(ours[0]).get("config") or {}
+        except InputError as error:  # e.g. a disk that filled while it was written
+            raise InputError(
+                f"{error}; to train afresh instead of resuming, delete it or give --resume False"
+            ) from None
         changes = changed_settings(saved, config)
         if not changes:
             return None  # the trainer continues it
