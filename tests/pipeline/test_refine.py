@@ -231,6 +231,21 @@ def test_another_run_in_the_folder_is_set_aside_not_mixed_with_this_one(
     assert not (train_project / "x" / "refine_config.json").exists()
 
 
+def test_with_deconv_trains_on_the_deconvolved_maps_and_resumes(train_project: Path) -> None:
+    line = f"isonet.py refine tomograms.star -o w --with_deconv True {FAST} --with_preview False"
+    assert isonet(line) == 0
+    rows = read_star("tomograms.star").rows
+    assert all(row.deconv_path and row.mask_path for row in rows)
+    ckpt = load_checkpoint(train_project / "w" / "network_isonet2_unet-small_32_full.pt")
+    assert ckpt["method"] == "isonet2" and ckpt["config"]["input_column"] == "rlnDeconvTomoName"
+    # the run record says what was trained on, so the same line continues the run
+    assert isonet(line.replace("--epochs 1", "--epochs 2")) == 0
+    assert not (train_project / "w" / "earlier_run_1").exists()
+    assert (
+        load_checkpoint(train_project / "w" / "network_isonet2_unet-small_32_full.pt")["epoch"] == 2
+    )
+
+
 def test_killed_run_resumes_and_finishes_its_epochs(train_project: Path) -> None:
     args = [
         sys.executable,

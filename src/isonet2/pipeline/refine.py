@@ -93,6 +93,8 @@ def run(cfg: RefineConfig) -> RefineResult:
     # the recipe is chosen once, here: the run record, the workers and a later rerun see it
     asked = cfg.method
     cfg = cfg.model_copy(update={"method": resolve_method(cfg, read_star(cfg.star_file))})
+    if cfg.with_deconv:  # trains on what deconv writes; the record and a rerun see that
+        cfg = cfg.model_copy(update={"input_column": DECONV_COLUMN})
     main = is_main_process()  # under an outer torchrun only rank 0 writes and preprocesses
     if main:
         prepare_output_folder(cfg, cfg.method, "refine_config.json")  # type: ignore[arg-type]
@@ -109,8 +111,6 @@ def run(cfg: RefineConfig) -> RefineResult:
             )
         )
         make_mask.run(MakeMaskConfig(star_file=cfg.star_file))
-    if cfg.with_deconv:
-        cfg = cfg.model_copy(update={"input_column": DECONV_COLUMN})
     result = launch(cfg, train_worker, devices)
     if cfg.with_predict:  # every rank: under an outer torchrun predict shares the tomograms
         predict.run(
