@@ -65,13 +65,15 @@ def test_resolution_at_threshold() -> None:
     assert resolution_at_threshold(freq, fsc, 0.143, 4.0) == pytest.approx(4.0 / (0.5 * 0.857))
     assert resolution_at_threshold(freq, torch.ones(9), 0.143, 4.0) == 8.0
     assert resolution_at_threshold(freq, torch.zeros(9), 0.143, 4.0) == math.inf
-    # low shells below the threshold before the curve reaches it do not end the curve
+    # shells 0-2 are not read; shells below the threshold before the curve reaches it do not
+    # end it; a fall after it reached the threshold does
     dipped = fsc.clone()
-    dipped[:2] = torch.tensor([0.0, 0.05])
+    dipped[1:3] = torch.tensor([-0.4, 0.05])
     assert resolution_at_threshold(freq, dipped, 0.143, 4.0) == pytest.approx(4.0 / (0.5 * 0.857))
+    dipped[3] = 0.1
     assert resolution_at_threshold(freq, dipped, 0.5, 4.0) == pytest.approx(4.0 / 0.25)
-    dipped[3] = 0.1  # a fall after the curve reached the threshold does end it
-    crossing = 2 / 16 + (0.75 - 0.143) / (0.75 - 0.1) / 16
+    dipped[5] = 0.1
+    crossing = 4 / 16 + (0.5 - 0.143) / (0.5 - 0.1) / 16
     assert resolution_at_threshold(freq, dipped, 0.143, 4.0) == pytest.approx(4.0 / crossing)
 
 

@@ -119,6 +119,9 @@ def fourier_shell_correlations(
     return curves
 
 
+LOWEST_READ_SHELL = 3  # shells below it are too few voxels to end a curve (see below)
+
+
 def resolution_at_threshold(
     freq_cycles_per_pixel: torch.Tensor,
     fsc: torch.Tensor,
@@ -126,15 +129,20 @@ def resolution_at_threshold(
     pixel_size_angstrom: float,
 ) -> float:
     """Resolution in Å where the FSC, once at or above ``threshold`` (e.g. 0.143 or 0.5), first
-    falls below it.
+    falls below it, read from shell ``LOWEST_READ_SHELL`` on.
 
-    Shells below the threshold before the curve first reaches it are passed over: the lowest
-    shells hold a few voxels each (and, inside a missing wedge, mostly the Z profile), and one
-    of them dipping below made the whole curve read "never" or hundreds of Å. Linear
-    interpolation between the last shell at or above the threshold and the first below it;
-    Nyquist (2 * pixel) when the curve does not fall below again; infinity when it never
-    reaches the threshold.
+    Shells 0-2 (zero frequency and the next two: a few dozen voxels each, and inside a missing
+    wedge mostly the slab's Z profile) are not read, and shells below the threshold before the
+    curve first reaches it are passed over: one low shell below it made evaluate say "never" or
+    hundreds of Å for curves above it to 60 Å. Linear interpolation between the last shell at
+    or above the threshold and the first below it; Nyquist (2 * pixel) when the curve does not
+    fall below again; infinity when it never reaches the threshold. Shells are taken as evenly
+    spaced, as `fourier_shell_correlation` gives them.
     """
+    if freq_cycles_per_pixel.numel() > LOWEST_READ_SHELL:
+        spacing = float(freq_cycles_per_pixel[-1] - freq_cycles_per_pixel[-2])
+        read = freq_cycles_per_pixel >= (LOWEST_READ_SHELL - 0.5) * spacing
+        freq_cycles_per_pixel, fsc = freq_cycles_per_pixel[read], fsc[read]
     reached = torch.nonzero(fsc >= threshold)
     if reached.numel() == 0:
         return math.inf
