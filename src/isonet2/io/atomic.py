@@ -16,6 +16,7 @@ checkpoint or a plot as they can a map. mkstemp alone would leave 0o600.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
@@ -23,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from isonet2.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 NEW_FILE_MODE = 0o644
 
@@ -78,6 +81,8 @@ def remove_leftover_temps(folder: Path, owned: Callable[[str], bool]) -> list[Pa
         if match and owned(match["target"]) and entry.is_file():
             entry.unlink(missing_ok=True)
             removed.append(entry)
+    if removed:
+        logger.info("removed temp files an interrupted run left: %s", ", ".join(map(str, removed)))
     return removed
 
 

@@ -107,8 +107,9 @@ def run(cfg: DeconvConfig) -> DeconvResult:
     table = read_star(star_path)
     column = check_path_column(cfg.input_column)
     rows = table.select(cfg.selected_indices())
-    inputs = [input_path(row, _source_column(row, column), star_path) for row in rows]
-    halves_only = [row.index for row in rows if _source_column(row, column) != column]
+    sources = [_source_column(row, column) for row in rows]
+    inputs = [input_path(row, source, star_path) for row, source in zip(rows, sources, strict=True)]
+    halves_only = [row.index for row, source in zip(rows, sources, strict=True) if source != column]
     if halves_only:
         logger.info(
             "rows %s have no %s: deconvolving their even half (%s)",

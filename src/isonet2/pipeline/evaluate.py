@@ -181,11 +181,11 @@ def run(cfg: EvaluateConfig) -> EvaluateResult:
     for job in jobs:
         _check_job(job)
         for path in (job.map_path, job.reference_path):
-            volume = open_volume(path)
-            require_finite_volume(volume)  # a NaN made every score NaN, exit 0
-            if float(volume.min()) == float(volume.max()):  # scored 0 everywhere, exit 0
+            # a NaN made every score NaN, a blank map every score 0, with exit 0
+            low, high = require_finite_volume(open_volume(path))
+            if low == high:
                 raise InputError(
-                    f"{path}: every voxel is {float(volume.min()):g}; a blank map has nothing "
+                    f"{path}: every voxel is {low:g}; a blank map has nothing "
                     "to score or to score against (is it the right file?)"
                 )
     output_dir = Path(cfg.output_dir)

@@ -13,6 +13,7 @@ pass over data already in memory and no extra read of the file.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -54,8 +55,13 @@ def require_finite(
     )
 
 
-def require_finite_volume(volume: np.ndarray, slices_per_read: int = 16) -> None:
+def require_finite_volume(volume: np.ndarray, slices_per_read: int = 16) -> tuple[float, float]:
     """require_finite over a whole (z, y, x) volume, read a few Z slices at a time (for
-    commands that use every voxel and read nothing else block by block, e.g. evaluate)."""
+    commands that use every voxel and read nothing else block by block, e.g. evaluate);
+    returns the volume's (min, max) from the same read."""
+    low, high = math.inf, -math.inf
     for z0 in range(0, volume.shape[0], slices_per_read):
-        require_finite(np.asarray(volume[z0 : z0 + slices_per_read]), volume, (z0, 0, 0))
+        block = np.asarray(volume[z0 : z0 + slices_per_read])
+        require_finite(block, volume, (z0, 0, 0))
+        low, high = min(low, float(block.min())), max(high, float(block.max()))
+    return low, high

@@ -136,16 +136,17 @@ def set_aside(folder: Path) -> Path:
     for entry in sorted(folder.iterdir()):
         if not (entry.name.startswith("network_") or entry.name in RUN_FILES):
             continue
-        if entry.name == "log.txt" and _is_our_output(entry):
+        if entry.name == "log.txt" and written_by_this_process(entry, (1, 2)):
             shutil.copy2(entry, aside / entry.name)
         else:
             os.replace(entry, aside / entry.name)
     return aside
 
 
-def _is_our_output(path: Path) -> bool:
-    """Whether this process's stdout or stderr is the file `path` (e.g. `>> log.txt 2>&1`)."""
-    for descriptor in (1, 2):
+def written_by_this_process(path: Path, descriptors: tuple[int, ...]) -> bool:
+    """Whether one of this process's file `descriptors` (1 stdout, 2 stderr) is the file
+    `path`, as under `isonet.py refine ... >> 01_test/log.txt 2>&1`."""
+    for descriptor in descriptors:
         try:
             if Path(f"/proc/self/fd/{descriptor}").resolve() == path.resolve():
                 return True

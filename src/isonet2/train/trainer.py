@@ -45,7 +45,11 @@ from isonet2.train.devices import autocast_dtype
 from isonet2.train.distributed import DistributedContext
 from isonet2.train.losses import get_base_loss, masked_loss
 from isonet2.train.plots import plot_losses
-from isonet2.train.runfolder import changed_settings, owned_by_training
+from isonet2.train.runfolder import (
+    changed_settings,
+    owned_by_training,
+    written_by_this_process,
+)
 from isonet2.train.schedule import cosine_learning_rate, noise_level_at
 from isonet2.train.stopping import raise_if_stopped, stop_deferred
 
@@ -125,12 +129,9 @@ def _file_logger(spec: TrainSpec) -> logging.Handler | None:
     """Log to output_dir/log.txt unless stderr already goes to that very file."""
     path = spec.output_dir / "log.txt"
     try:
-        if (
-            path.exists()
-            and Path(f"/proc/self/fd/{sys.stderr.fileno()}").resolve() == path.resolve()
-        ):
+        if path.exists() and written_by_this_process(path, (sys.stderr.fileno(),)):
             return None
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # a stderr without a file descriptor (captured)
         pass
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
@@ -154,9 +155,7 @@ def train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) ->
     if context.is_main:
         make_folder(spec.output_dir)
         handler = _file_logger(spec)
-        left = remove_leftover_temps(spec.output_dir, owned_by_training)
-        if left:
-            logger.info("removed temp files an interrupted run left: %s", ", ".join(map(str, left)))
+        remove_leftover_temps(spec.output_dir, owned_by_training)
     try:
         return _train(spec, tomoset, context)
     except torch.cuda.OutOfMemoryError:
