@@ -22,6 +22,7 @@ from isonet2 import __version__
 from isonet2.config import COMMANDS
 from isonet2.config.argv import help_text, parse_command_line
 from isonet2.errors import InputError, UsageError, os_error_line
+from isonet2.io.logfile import remember_warnings
 from isonet2.io.stopsignals import STOP_SIGNALS, exit_code, stop_signals_raise
 
 PROG = "isonet.py"
@@ -64,6 +65,7 @@ def _setup_logging() -> None:
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         package.addHandler(handler)
+    remember_warnings()  # for the log.txt of a training run (io/logfile.py)
 
 
 def run(argv: list[str]) -> int:

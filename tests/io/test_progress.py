@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from isonet2.io.figures import save_figure
-from isonet2.io.progress import EVENTS_ENV, emit_event, progress_bar
+from isonet2.io.progress import EVENTS_ENV, counted, emit_event, progress_bar
 
 
 def _events(path: Path) -> list[dict]:
@@ -78,3 +78,7 @@ def test_saving_a_picture_announces_it(tmp_path, monkeypatch):
     target = save_figure(figure, tmp_path / "loss_full.png")
     (picture,) = [e for e in _events(events) if e["event"] == "picture"]
     assert Path(picture["path"]) == target.resolve() and picture["name"] == "loss_full.png"
+
+
+def test_counted_puts_the_noun_in_the_right_number():
+    assert [counted(n, "epoch") for n in (0, 1, 2)] == ["0 epochs", "1 epoch", "2 epochs"]

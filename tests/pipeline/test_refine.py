@@ -23,6 +23,7 @@ from test_distributed import child_processes
 from isonet2.cli import run
 from isonet2.io.checkpoint import load_checkpoint
 from isonet2.io.star import read_star, write_star
+from isonet2.io.stopsignals import StopSignal
 from isonet2.targets.augment import Mirrored
 
 # tests add only a short run and a small cube to the tutorial's lines (plus a small network
@@ -86,6 +87,7 @@ def test_refine_noise_level_picks_single_map(train_project: Path) -> None:
     assert isonet(f"isonet.py refine tomograms.star -o 01_test --noise_level 0.2 {FAST}") == 0
     ckpt = load_checkpoint(train_project / "01_test" / "network_isonet2_unet-small_32_full.pt")
     assert ckpt["method"] == "isonet2"
+    assert "noise 0.2  " in (train_project / "01_test" / "log.txt").read_text()
 
 
 def test_denoise_wiener(train_project: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -119,6 +121,11 @@ def test_gpu_id_on_a_machine_without_gpu_warns_and_trains(
     line = "isonet.py refine tomograms.star --outputdir results --gpuID 0 --epochs 2"
     assert isonet(f"{line} --cube_size 32 --arch unet-small --ncpus 0 --with_preview False") == 0
     assert "has none; running on the CPU" in caplog.text
+    # given before log.txt was opened, the warning is in it too, once, before the training
+    log = (train_project / "results" / "log.txt").read_text()
+    assert log.count("has none; running on the CPU") == 1
+    assert log.index("has none; running on the CPU") < log.index("training isonet2-n2n")
+    assert "2 epochs x 2 steps of 4 subtomograms" in log
     assert (
         load_checkpoint(train_project / "results" / "network_isonet2-n2n_unet-small_32_full.pt")[
             "epoch"
@@ -396,6 +403,30 @@ def test_out_of_gpu_memory_is_one_line_with_the_fix(
     assert isonet(f"isonet.py refine tomograms.star {FAST}") == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert len(errors) == 1 and "lower --batch_size" in errors[0], errors
+    last = (train_project / "isonet_training" / "log.txt").read_text().splitlines()[-1]
+    assert "error: cpu ran out of memory" in last
+
+
+@pytest.mark.parametrize(
+    ("stop", "code", "said"),
+    [
+        (KeyboardInterrupt(), 130, "interrupted (Ctrl-C)"),
+        (StopSignal(signal.SIGTERM), 143, "stopped by SIGTERM"),
+        (SystemExit(128 + signal.SIGHUP), 129, "stopped by SIGHUP"),  # a training worker's
+    ],
+)
+def test_a_stopped_run_says_so_at_the_end_of_its_log(
+    train_project: Path, monkeypatch: pytest.MonkeyPatch, stop: BaseException, code: int, said: str
+) -> None:
+    from isonet2.train import trainer
+
+    def stopped(*args: object) -> None:
+        raise stop
+
+    monkeypatch.setattr(trainer, "_train", stopped)
+    assert isonet(f"isonet.py refine tomograms.star -o s {FAST}") == code
+    last = (train_project / "s" / "log.txt").read_text().splitlines()[-1]
+    assert last.endswith(f"{said}; the same command resumes from the last finished epoch")
 
 
 def test_weight_averaging_saves_the_average_and_resumes_exactly(train_project: Path) -> None:
@@ -435,6 +466,8 @@ def test_a_loss_that_becomes_nan_stops_with_one_line_and_keeps_the_last_good_epo
     assert "Traceback" not in "\n".join(err)
     ckpt = load_checkpoint(train_project / "n" / "network_isonet2-n2n_unet-small_32_full.pt")
     assert ckpt["epoch"] == 1
+    last = (train_project / "n" / "log.txt").read_text().splitlines()[-1]
+    assert "error: the loss became infinite or NaN in epoch 2" in last
     assert all(torch.isfinite(value).all() for value in ckpt["model_state"].values())
 
 

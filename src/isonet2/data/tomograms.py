@@ -25,6 +25,7 @@ import numpy as np
 from isonet2.errors import InputError
 from isonet2.io.coordinates import read_coordinates
 from isonet2.io.mrc import open_volume, read_info
+from isonet2.io.progress import counted
 from isonet2.io.star import (
     COLUMNS,
     HALF1_COLUMN,
@@ -171,8 +172,8 @@ def open_tomogram_set(
     column = check_path_column(input_column) if input_column else TOMOGRAM_COLUMN
     tomograms = tuple(_open_row(row, source, column, cube_size) for row in rows)
     logger.info(
-        "opened %d tomograms (%s), %d cubes of %d³ per epoch",
-        len(tomograms),
+        "opened %s (%s), %d cubes of %d³ per epoch",
+        counted(len(tomograms), "tomogram"),
         source,
         sum(t.number_subtomos for t in tomograms),
         cube_size,

@@ -116,3 +116,8 @@ def progress_bar(
     A disabled bar (e.g. on every rank but the first) reports nothing either.
     """
     return EventBar(iterable, desc=desc, unit=unit, total=total, disable=disable, **kwargs)
+
+
+def counted(number: int, noun: str) -> str:
+    """'1 epoch', '15 epochs': a count with its noun in the right number (regular plurals)."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"

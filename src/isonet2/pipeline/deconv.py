@@ -20,7 +20,7 @@ from isonet2.config import DeconvConfig
 from isonet2.errors import InputError
 from isonet2.io.atomic import make_folder
 from isonet2.io.mrc import new_volume, open_volume, read_info
-from isonet2.io.progress import progress_bar
+from isonet2.io.progress import counted, progress_bar
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import (
     DECONV_COLUMN,
@@ -161,5 +161,7 @@ def run(cfg: DeconvConfig) -> DeconvResult:
                 raise InputError(f"{star_path}: row {row.index}: {error}") from None
         row.deconv_path = str(target)
         write_star(table, star_path)
-    logger.info("deconvolved %d tomograms into %s; updated %s", len(rows), output_dir, star_path)
+    logger.info(
+        "deconvolved %s into %s; updated %s", counted(len(rows), "tomogram"), output_dir, star_path
+    )
     return DeconvResult(star_path=star_path, outputs=outputs)

@@ -25,6 +25,7 @@ from isonet2.config import (
 from isonet2.errors import InputError
 from isonet2.io.atomic import make_folder
 from isonet2.io.mrc import open_volume
+from isonet2.io.progress import counted
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import read_star, write_star
 from isonet2.pipeline import evaluate, predict, refine, simulate
@@ -161,7 +162,7 @@ def run(cfg: DemoConfig) -> DemoResult:
         )
     text = before_after_table(before, after)
     print(
-        f"\nisonet2 demo ({device}, {size.arch}, {epochs} epochs): "
+        f"\nisonet2 demo ({device}, {size.arch}, {counted(epochs, 'epoch')}): "
         "raw and corrected maps scored against the ground truth\n"
     )
     print(text)

@@ -24,6 +24,7 @@ from isonet2.errors import InputError
 from isonet2.evaluate import evaluate
 from isonet2.io.atomic import make_folder
 from isonet2.io.mrc import list_volumes, open_volume, read_info
+from isonet2.io.progress import counted
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import TomogramRow, check_path_column, missing_file, read_star
 from isonet2.predict.pictures import save_fsc_png
@@ -228,5 +229,5 @@ def run(cfg: EvaluateConfig) -> EvaluateResult:
             _shown(scores.resolution_z_angstrom),
             _shown(scores.resolution_x_angstrom),
         )
-    logger.info("appended %d lines to %s", len(jobs), result.jsonl_path)
+    logger.info("appended %s to %s", counted(len(jobs), "line"), result.jsonl_path)
     return result

@@ -26,7 +26,7 @@ from isonet2.config import MakeMaskConfig
 from isonet2.errors import InputError
 from isonet2.io.atomic import make_folder
 from isonet2.io.mrc import new_volume, open_volume, read_info
-from isonet2.io.progress import progress_bar
+from isonet2.io.progress import counted, progress_bar
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import (
     HALF1_COLUMN,
@@ -152,5 +152,5 @@ def run(cfg: MakeMaskConfig) -> MakeMaskResult:
                 )
         row.mask_path = str(target)
         write_star(table, star_path)
-    logger.info("wrote %d masks into %s; updated %s", len(rows), output_dir, star_path)
+    logger.info("wrote %s into %s; updated %s", counted(len(rows), "mask"), output_dir, star_path)
     return MakeMaskResult(star_path=star_path, outputs=outputs)

@@ -31,7 +31,7 @@ from isonet2.fourier.fsc import fourier_shell_correlation, resolution_at_thresho
 from isonet2.io.atomic import make_folder, remove_leftover_temps
 from isonet2.io.checkpoint import load_checkpoint
 from isonet2.io.mrc import VolumeInfo, new_volume, open_volume, read_info
-from isonet2.io.progress import progress_bar
+from isonet2.io.progress import counted, progress_bar
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import (
     CORRECTED_COLUMN,
@@ -218,8 +218,8 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
     )
     result = PredictResult()
     logger.info(
-        "predicting %d tomograms with %s (%s, %s, tiles of %d³) on %s",
-        len(rows),
+        "predicting %s with %s (%s, %s, tiles of %d³) on %s",
+        counted(len(rows), "tomogram"),
         cfg.model,
         method,
         arch,

@@ -19,7 +19,7 @@ from isonet2.config import PrepareStarConfig
 from isonet2.errors import InputError
 from isonet2.io.coordinates import read_coordinates
 from isonet2.io.mrc import VolumeInfo, list_volumes, new_volume, open_volume, read_info
-from isonet2.io.progress import progress_bar
+from isonet2.io.progress import counted, progress_bar
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import StarTable, TomogramRow, write_star
 
@@ -238,7 +238,7 @@ def run(cfg: PrepareStarConfig) -> PrepareStarResult:
     table = StarTable(rows=rows)
     write_star(table, star_path)
     write_run_config(cfg, star_path.with_name(f"{star_path.stem}.prepare_star.json"))
-    logger.info("wrote %s with %d tomograms:\n%s", star_path, count, _summary(table))
+    logger.info("wrote %s with %s:\n%s", star_path, counted(count, "tomogram"), _summary(table))
     return PrepareStarResult(star_path=star_path, table=table)
 
 

@@ -21,7 +21,7 @@ from isonet2.config import SimulateConfig
 from isonet2.errors import InputError
 from isonet2.io.atomic import make_folder
 from isonet2.io.mrc import write_volume
-from isonet2.io.progress import progress_bar
+from isonet2.io.progress import counted, progress_bar
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import StarTable, TomogramRow, write_star
 from isonet2.pipeline.prepare_star import AUTO_SUBTOMOS_TOTAL
@@ -115,8 +115,8 @@ def run(cfg: SimulateConfig) -> SimulateResult:
     rows: list[TomogramRow] = []
     used: list[AcquisitionSettings] = []
     logger.info(
-        "simulating %d tomograms of shape %s (preset %s) into %s",
-        len(names),
+        "simulating %s of shape %s (preset %s) into %s",
+        counted(len(names), "tomogram"),
         tuple(cfg.shape),
         cfg.preset,
         root,
@@ -146,7 +146,8 @@ def run(cfg: SimulateConfig) -> SimulateResult:
 
 def _summary(star_path: Path, settings: AcquisitionSettings, count: int) -> str:
     return (
-        f"wrote {count} tomograms and {star_path}: pixel {settings.pixel_size_angstrom:g} Å, "
+        f"wrote {counted(count, 'tomogram')} and {star_path}: "
+        f"pixel {settings.pixel_size_angstrom:g} Å, "
         f"tilts {settings.tilt_min_deg:g}..{settings.tilt_max_deg:g}° every "
         f"{settings.tilt_step_deg:g}°, defocus {settings.defocus_angstrom:g} Å, "
         f"SNR {settings.snr:g}\n"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -33,10 +34,11 @@ from torch.nn.parallel import DistributedDataParallel
 from isonet2.data.batches import CubeDataset, EpochBatches, make_loader
 from isonet2.data.sampler import SubtomogramSampler
 from isonet2.data.tomograms import TomogramSet
-from isonet2.errors import InputError
+from isonet2.errors import InputError, os_error_line
 from isonet2.io.atomic import make_folder, remove_leftover_temps
 from isonet2.io.checkpoint import load_checkpoint, save_checkpoint
-from isonet2.io.progress import progress_bar
+from isonet2.io.logfile import close_log_file, open_log_file
+from isonet2.io.progress import counted, progress_bar
 from isonet2.nn.registry import architecture_kwargs, build_model, check_cube_size, load_weights
 from isonet2.targets.settings import TargetSettings, TomogramPhysics
 from isonet2.targets.strategy import make_strategy
@@ -133,10 +135,7 @@ def _file_logger(spec: TrainSpec) -> logging.Handler | None:
             return None
     except (OSError, ValueError):  # a stderr without a file descriptor (captured)
         pass
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
-    logging.getLogger("isonet2").addHandler(handler)
-    return handler
+    return open_log_file(path)
 
 
 def _check_compatible(ckpt: dict[str, Any], spec: TrainSpec, source: str) -> None:
@@ -156,18 +155,42 @@ def train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) ->
         make_folder(spec.output_dir)
         handler = _file_logger(spec)
         remove_leftover_temps(spec.output_dir, owned_by_training)
+    ending = None  # how the run ended, for the log's last line when not by finishing
     try:
         return _train(spec, tomoset, context)
     except torch.cuda.OutOfMemoryError:
-        raise InputError(
+        message = (
             f"{context.device} ran out of memory training {spec.arch} on {spec.batch_size} "
             f"cubes of {spec.cube_size}³; lower --batch_size (and raise --acc_batches) or "
             "--cube_size"
-        ) from None
+        )
+        ending = f"error: {message}"
+        raise InputError(message) from None
+    except InputError as error:
+        ending = f"error: {error}"
+        raise
+    except OSError as error:  # a full disk while writing a checkpoint, ...
+        ending = f"error: {os_error_line(error)}"
+        raise
+    except (KeyboardInterrupt, SystemExit) as stop:
+        ending = f"{_stop_name(stop)}; the same command resumes from the last finished epoch"
+        raise
     finally:
         if handler is not None:
-            logging.getLogger("isonet2").removeHandler(handler)
-            handler.close()
+            close_log_file(handler, ending)
+
+
+def _stop_name(stop: BaseException) -> str:
+    """'interrupted (Ctrl-C)' or 'stopped by SIGTERM' for the exceptions stop signals raise."""
+    signum = getattr(stop, "signum", None)  # io/stopsignals' StopSignal
+    if isinstance(stop, SystemExit):  # train/stopping's launcher stop is 128 + the signal
+        code = stop.code if isinstance(stop.code, int) else 1
+        if code - 128 not in {int(s) for s in signal.Signals}:
+            return f"ended with exit code {code}"
+        signum = code - 128
+    if signum is None or signum == signal.SIGINT:
+        return "interrupted (Ctrl-C)"
+    return f"stopped by {signal.Signals(signum).name}"
 
 
 def _local_batch_size(spec: TrainSpec, world_size: int) -> int:
@@ -295,13 +318,13 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
     model = data_parallel(network, device, world_size)
     strategy = make_strategy(spec.settings, physics_of(tomoset), spec.cube_size, device)
     logger.info(
-        "training %s (%s, cube %d) on %s: %d epochs x %d steps of %d subtomograms%s",
+        "training %s (%s, cube %d) on %s: %s x %s of %d subtomograms%s",
         spec.settings.method,
         spec.arch,
         spec.cube_size,
         device if world_size == 1 else f"{world_size} x {device.type}",
-        spec.epochs,
-        steps_per_epoch,
+        counted(spec.epochs, "epoch"),
+        counted(steps_per_epoch, "step"),
         spec.batch_size * spec.acc_batches,
         f", {amp} autocast" if amp else "",
     )
@@ -408,9 +431,9 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
             dist.barrier()
     if start_epoch >= spec.epochs:
         logger.info(
-            "%s already holds %d epochs (%d asked for); nothing to train",
+            "%s already holds %s (%d asked for); nothing to train",
             spec.latest_path,
-            start_epoch,
+            counted(start_epoch, "epoch"),
             spec.epochs,
         )
     return TrainResult(spec.latest_path, history, spec.epochs)
@@ -451,8 +474,9 @@ def _report(
     if epoch % spec.save_interval == 0:
         _save(spec, net, average, optimizer, scaler, epoch, history, spec.epoch_path(epoch))
     plot_losses(history, spec.output_dir / "loss_full.png")
+    noise = any(level > 0 for level in spec.noise_levels)  # then each epoch's level is logged
     logger.info(
-        "epoch %d/%d  loss %.5g  n2n %.5g  mw %.5g  lr %.3g  %.1f subtomos/s  "
+        "epoch %d/%d  loss %.5g  n2n %.5g  mw %.5g  lr %.3g%s  %.1f subtomos/s  "
         "(%.0f%% of it waiting for data)",
         epoch,
         spec.epochs,
@@ -460,6 +484,7 @@ def _report(
         record["n2n_loss"],
         record["mw_loss"],
         record["learning_rate"],
+        f"  noise {record['noise_level']:g}" if noise else "",
         record["subtomos_per_s"],
         100.0 * record["data_wait_s"] / max(record["seconds"], 1e-9),
     )
