@@ -241,3 +241,18 @@ def test_a_pixel_size_given_overrides_headers_that_disagree(
     make_mrc(cwd / "ODD" / "TS_02_ODD.mrc", seed=3, voxel_size=10.0)
     assert isonet("isonet.py prepare_star -e EVN -o ODD --pixel_size 5.4") == 0
     assert {row.pixel_size_angstrom for row in read_star("tomograms.star").rows} == {5.4}
+
+
+def test_a_pixel_size_unlike_the_headers_is_used_with_a_warning(
+    cwd: Path, make_mrc: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    halves(cwd, make_mrc, count=2, voxel=5.4)
+    assert isonet("isonet.py prepare_star -e EVN -o ODD --pixel_size 10") == 0
+    assert {row.pixel_size_angstrom for row in read_star("tomograms.star").rows} == {10.0}
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1
+    assert warned[0].startswith("--pixel_size 10 differs from the MRC header of EVN/TS_01_EVN.mrc")
+    assert "(5.4 Å) and 1 other;" in warned[0]
+    caplog.clear()
+    assert isonet("isonet.py prepare_star -e EVN -o ODD --pixel_size 5.4 --star_name b.star") == 0
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]

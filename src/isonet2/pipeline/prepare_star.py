@@ -83,7 +83,25 @@ def _check_pairs(
 
 def _pixel_sizes(cfg: PrepareStarConfig, infos: list[VolumeInfo]) -> list[float]:
     if cfg.pixel_size != "auto":
-        return [float(cfg.pixel_size)] * len(infos)
+        given = float(cfg.pixel_size)
+        differ = [
+            info
+            for info in infos
+            if info.pixel_size_angstrom > 0 and abs(info.pixel_size_angstrom - given) > 0.01 * given
+        ]
+        if differ:  # a typo, or a header that was wrong: either way the user should know
+            others = f" and {counted(len(differ) - 1, 'other')}" if len(differ) > 1 else ""
+            logger.warning(
+                "--pixel_size %g differs from the MRC header of %s (%g Å)%s; the star gets "
+                "%g Å (CTF, wedge and resolutions use it), while written maps keep their input's "
+                "header voxel size",
+                given,
+                differ[0].path,
+                differ[0].pixel_size_angstrom,
+                others,
+                given,
+            )
+        return [given] * len(infos)
     sizes = []
     for info in infos:
         if not info.pixel_size_angstrom > 0:
