@@ -47,9 +47,23 @@ def test_boolean_words(word: str, expected: bool) -> None:
     assert parse("tomos", f"--create_average={word}").create_average is expected
 
 
-def test_bare_boolean_flag_before_a_positional() -> None:
+def test_bare_boolean_flag_before_a_positional(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tomos").mkdir()
     cfg = parse("--create_average", "tomos")
     assert cfg.create_average is True and cfg.full == "tomos"
+    assert parse("--create_average", "data/tomos").full == "data/tomos"  # paths need not exist
+
+
+@pytest.mark.parametrize("word", ["maybe", "2", "Ture"])
+def test_a_word_after_a_bare_boolean_that_is_no_path_is_a_mistyped_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, word: str
+) -> None:
+    monkeypatch.chdir(tmp_path)  # was read as the folder of full tomograms: 'maybe: no such folder'
+    with pytest.raises(UsageError, match=f"--create_average takes True or False .*not '{word}'"):
+        parse("--even", "E", "--odd", "O", "--create_average", word)
 
 
 @pytest.mark.parametrize("text", ["[39057,14817]", "39057,14817", "[39057, 14817]"])

@@ -15,6 +15,7 @@ import difflib
 import textwrap
 import types
 import typing
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -169,6 +170,10 @@ def parse_words(
         if has_eq:
             values[name] = _convert(info, inline, flag)
         elif _is_bool(info) and (not words or words[0].lower() not in _TRUE | _FALSE | _NONE):
+            if words and not words[0].startswith("-") and not _could_be_positional(words[0]):
+                raise UsageError(  # e.g. --create_average maybe: not a folder named 'maybe'
+                    f"{flag} takes True or False (or stands alone for True), not '{words[0]}'"
+                )
             values[name] = True
         elif not words or words[0].startswith("--"):
             raise UsageError(f"{flag} needs a value")
@@ -182,6 +187,14 @@ def parse_words(
     for name, word in zip(open_slots, free, strict=False):
         values[name] = _convert(fields[name], word, f"--{name}")
     return values
+
+
+def _could_be_positional(word: str) -> bool:
+    """A word after a standalone boolean flag: a path (the star, a folder) or a mistyped value.
+
+    Positional arguments are files and folders: they hold a '/' or a '.', or exist.
+    """
+    return "/" in word or "." in word or Path(word).exists()
 
 
 def _looks_numeric(word: str) -> bool:
