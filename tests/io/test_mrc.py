@@ -63,6 +63,21 @@ def test_corrupt_truncated_and_missing_files(tmp_path: Path) -> None:
         read_info(tmp_path / "none.mrc")
 
 
+def test_a_file_longer_than_its_header_says_is_read_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = np.arange(4 * 8 * 8, dtype=np.float32).reshape(4, 8, 8)
+    long = tmp_path / "long.mrc"
+    write_volume(long, data)
+    with long.open("ab") as file:  # e.g. a header whose nz is smaller than the data
+        file.write(b"\0" * 256)
+    np.testing.assert_array_equal(read_volume(long), data)
+    assert read_info(long).shape == (4, 8, 8)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1, warned  # once per file, however often it is opened
+    assert "long.mrc: 256 bytes beyond the data its header describes (shape (4, 8, 8)" in warned[0]
+
+
 def test_list_volumes_sorted_and_filtered(tmp_path: Path) -> None:
     for name in ("b.rec", "a.mrc", "c.map", "notes.txt"):
         (tmp_path / name).write_bytes(b"")

@@ -16,6 +16,7 @@ writing through the memory map.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import warnings
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from isonet2.io.atomic import publish, temp_beside
 from isonet2.io.pages import release_pages
 
 MRC_SUFFIXES = (".mrc", ".rec", ".map")
+logger = logging.getLogger(__name__)
 _HEADER_BYTES = 1024
 _COMPLEX_MODES = (3, 4)  # complex int16 and complex float32: Fourier transforms, not volumes
 # errors of posix_fallocate that mean "this filesystem cannot reserve": write without reserving
@@ -53,6 +55,9 @@ class VolumeInfo:
     def pixel_size_angstrom(self) -> float:
         """The X voxel size, the number every isonet2 command calls the pixel size."""
         return self.voxel_size_angstrom[0]
+
+
+_WARNED_LONGER: set[Path] = set()  # files longer than their header says, warned about once
 
 
 def read_info(path: str | os.PathLike[str]) -> VolumeInfo:
@@ -84,6 +89,15 @@ def read_info(path: str | os.PathLike[str]) -> VolumeInfo:
         raise InputError(
             f"{file}: truncated MRC file ({size} bytes, the header promises {needed}); "
             "copy or reconstruct it again"
+        )
+    if size > needed and file.resolve() not in _WARNED_LONGER:
+        _WARNED_LONGER.add(file.resolve())
+        logger.warning(
+            "%s: %d bytes beyond the data its header describes (shape %s, z y x): only those "
+            "are read; if the header's dimensions are wrong, fix them (IMOD's alterheader)",
+            file,
+            size - needed,
+            tuple(int(n) for n in shape),
         )
     return VolumeInfo(
         path=file,
