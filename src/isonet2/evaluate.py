@@ -16,8 +16,9 @@ of at most `MAX_FSC_SIDE` voxels per side (`Evaluation.fsc_shape`), so memory st
   left out of every curve and number) and its 0.5 and 0.143 resolutions (where the curve,
   once at or above the threshold, first falls below it).
   Mean FSCs average the shells 1..Nyquist: over all voxels, inside the missing wedge of the
-  tilt range (1 − `missing_wedge_mask`; the corners beyond Nyquist lie outside every shell)
-  and outside it (the measured region).
+  tilt range (the frequencies its tilt angles never measure, `missing_wedge_mask` without
+  its cut at the Nyquist sphere: the last shell reaches half a voxel beyond it, and the
+  corners beyond that lie outside every shell) and outside it (the measured region).
 - anisotropy: the FSC restricted to cones of ±`CONE_HALF_ANGLE_DEG` around the kz axis (detail
   along Z) and around the kx axis (detail along X), and their 0.143 resolutions. For a raw
   tomogram with tilts within ±60° the kz cone lies inside the missing wedge.
@@ -160,7 +161,9 @@ def evaluate(
     shape = tuple(a.shape)
     if shape != tuple(volume.shape):
         logger.info("FSC on the central %s crop of the %s volume", shape, tuple(volume.shape))
-    wedge = missing_wedge_mask(shape, tilt_min_deg, tilt_max_deg)
+    # by angle alone: the outermost shell holds voxels up to half a voxel beyond the Nyquist
+    # sphere, which the training mask counts as missing; here the measured ones are measured
+    wedge = missing_wedge_mask(shape, tilt_min_deg, tilt_max_deg, cut_corners=False)
     masks: dict[str, torch.Tensor | None] = {
         "all": None,
         "in wedge": 1.0 - wedge,

@@ -106,6 +106,38 @@ def test_z_cone_lies_inside_the_missing_wedge() -> None:
     assert torch.equal(flipped, cone_z)  # Friedel-symmetric
 
 
+@pytest.mark.parametrize("shape", [(32, 32, 32), (24, 32, 40)])
+def test_a_map_right_only_where_measured_scores_zero_in_every_wedge_shell(
+    shape: tuple[int, int, int],
+) -> None:
+    """Measured frequencies taken from the reference, the wedge's from independent noise: no
+    in-wedge shell may correlate, the Nyquist one included (whose outer half voxel, beyond the
+    training mask's sphere, was counted in the wedge: 0.5 there)."""
+    rng = np.random.default_rng(5)
+    reference = rng.standard_normal(shape)
+    measured = missing_wedge_mask(shape, -60.0, 60.0, cut_corners=False).numpy() > 0
+    centred = np.fft.fftshift(np.fft.fftn(reference))
+    other = np.fft.fftshift(np.fft.fftn(rng.standard_normal(shape)))
+    volume = np.fft.ifftn(np.fft.ifftshift(np.where(measured, centred, other))).real
+    scores = score(volume.astype(np.float32), reference.astype(np.float32))
+    in_wedge, out_of_wedge = scores.curves["in wedge"][1], scores.curves["out of wedge"][1]
+    assert abs(in_wedge[-1]) < 0.1, in_wedge  # hundreds of voxels: noise level ~0.05
+    assert np.abs(in_wedge[2:]).max() < 0.3, in_wedge  # shells 1-2: a few voxels each
+    assert abs(scores.mean_fsc_in_wedge) < 0.05
+    # out of the wedge equal up to the conjugate-pair rounding of an even side's Nyquist plane
+    assert out_of_wedge[:-1].min() > 0.99 and scores.mean_fsc_out_of_wedge > 0.95
+
+
+def test_cut_corners_only_removes_frequencies_beyond_the_nyquist_sphere() -> None:
+    shape = (16, 12, 20)
+    cut = missing_wedge_mask(shape, -50.0, 65.0)
+    angles = missing_wedge_mask(shape, -50.0, 65.0, cut_corners=False)
+    assert torch.all(cut <= angles)
+    kz, ky, kx = torch.meshgrid(*[torch.arange(n) - n // 2 for n in shape], indexing="ij")
+    inside = (kz / 8.0) ** 2 + (ky / 6.0) ** 2 + (kx / 10.0) ** 2 <= 1.0
+    assert torch.equal(cut, angles * inside)
+
+
 def test_dictionary_is_strict_json() -> None:
     scores = Evaluation(
         correlation=0.123456,

@@ -56,6 +56,7 @@ def missing_wedge_mask(
     *,
     rfft: bool = False,
     device: Device = None,
+    cut_corners: bool = True,
 ) -> torch.Tensor:
     """Measured region (1) of the spectrum of a (z, y, x) volume tilted over [tilt_min, tilt_max].
 
@@ -68,6 +69,9 @@ def missing_wedge_mask(
         tilt_max_deg: highest tilt angle, degrees (e.g. 60).
         rfft: False for the centred layout (z, y, x); True for the rfft layout (z, y, x//2+1).
         device: where the mask lives.
+        cut_corners: True (training, prediction): frequencies beyond the Nyquist sphere
+            (ellipsoid in indices) count as missing too; False: the tilt angles alone decide
+            (evaluate, whose outermost shell reaches half a voxel beyond that sphere).
 
     Returns:
         float32 mask, 1 = measured, 0 = missing.
@@ -89,6 +93,9 @@ def missing_wedge_mask(
     measured = torch.where(same_sign, inside_positive, inside_negative) & (kx != 0)
     measured = measured | (kz == 0)
 
+    if not cut_corners:  # the angles do not depend on ky: broadcast to the whole grid
+        full = torch.broadcast_shapes(kz.shape, ky.shape, kx.shape)
+        return measured.expand(full).to(torch.float32).contiguous()
     semi = [max(n // 2, 1) for n in shape]
     product = semi[0] ** 2 * semi[1] ** 2 * semi[2] ** 2
     ellipsoid = (
