@@ -240,7 +240,7 @@ def test_a_failing_worker_stops_both_and_leaves_no_file(
 
 
 def test_a_stop_signal_mid_prediction_keeps_finished_maps_and_leaves_no_temp_file(
-    trained: Path, monkeypatch: pytest.MonkeyPatch
+    trained: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The GUI's Cancel (SIGTERM) while the second map is half written: exit 143; the first
     map and its star entry stay, the second leaves no temp file and no entry, and the
@@ -277,6 +277,8 @@ def test_a_stop_signal_mid_prediction_keeps_finished_maps_and_leaves_no_temp_fil
     rows = read_star("tomograms.star").rows
     assert Path(rows[0].corrected_path or "").name == first
     assert [row.corrected_path for row in rows[1:]] == [None] * (len(rows) - 1)
+    said = "kept, and recorded in tomograms.star, the maps finished before the stop (1): out/"
+    assert f"{said}{first}" in caplog.text
 
 
 def test_demo_wiring_at_a_tiny_size(

@@ -16,7 +16,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -228,7 +229,10 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
     )
     started = time.perf_counter()
     voxels = sum(int(np.prod(job.info.shape)) for job in jobs)
-    with progress_bar(total=total, desc="predict", unit="tile", disable=not context.is_main) as bar:
+    with (
+        _say_what_was_kept(result, cfg.star_file, context.is_main),
+        progress_bar(total=total, desc="predict", unit="tile", disable=not context.is_main) as bar,
+    ):
         if context.world_size == 1:
             for job in jobs:
                 sources, filters = open_sources(job.plan), filters_for(job.row)
@@ -257,6 +261,22 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
         voxels / 1e6 / seconds,
     )
     return result
+
+
+@contextmanager
+def _say_what_was_kept(result: PredictResult, star_file: str, is_main: bool) -> Iterator[None]:
+    """A stopped or failed predict names the maps it finished (kept and in the star)."""
+    try:
+        yield
+    except BaseException:
+        if is_main and result.outputs:
+            logger.warning(
+                "kept, and recorded in %s, the maps finished before the stop (%d): %s",
+                star_file,
+                len(result.outputs),
+                ", ".join(str(path) for path in result.outputs),
+            )
+        raise
 
 
 def _batch_size(cfg: PredictConfig, device: torch.device) -> int:
