@@ -74,12 +74,23 @@ def test_predict_one_row_from_halves(trained: Path) -> None:
     assert hidden == [".someone_elses.mrc.k9_x2ab7.mrc.tmp"]
 
 
-def test_model2_writes_a_second_map_and_an_fsc(trained: Path) -> None:
+def test_model2_writes_a_second_map_and_an_fsc(
+    trained: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     second = shutil.copy2(trained, trained.with_name("network_bottom.pt"))  # stands in for one
     line = f"isonet.py predict tomograms.star {trained} --model2 {second} -o out --tomo_idx 2"
     assert isonet(line) == 0
     assert Path("out/t1_EVN_isonet2-n2n_unet-small_model2.mrc").is_file()
     assert Path("out/t1_EVN_fsc.png").stat().st_size > 0
+    # one network twice: its two maps agree to Nyquist, while its predictions of the even
+    # and the odd half share only the signal, which this project has at low frequencies only
+    assert "model vs model2, both from the same input: above 0.143 up to Nyquist" in caplog.text
+    assert "model on even vs model2 on odd (independent): 0.143 at " in caplog.text
+    caplog.clear()
+    line += " -o full --input_column rlnTomoName"  # one map in: no independent pair to make
+    assert isonet(line.replace(" -o out", "")) == 0
+    assert "independent" not in caplog.text.replace("no even/odd halves for an independent", "")
+    assert "(agreement of the networks: no even/odd halves for an independent pair)" in caplog.text
 
 
 def test_a_tomogram_smaller_than_a_tile_is_padded_and_predicted(

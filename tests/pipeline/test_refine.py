@@ -354,7 +354,10 @@ def test_gpu_id_naming_a_missing_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_split_halves_with_predict(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mrc_writer: Callable[..., Path]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mrc_writer: Callable[..., Path],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     import isonet2.pipeline.refine as refine_pipeline
 
@@ -381,6 +384,9 @@ def test_split_halves_with_predict(
     assert row.corrected_path == "s/corrected/t_EVN_isonet2-n2n_unet-small.mrc"
     assert Path("s/corrected/t_EVN_isonet2-n2n_unet-small_model2.mrc").is_file()
     assert Path("s/corrected/t_EVN_fsc.png").stat().st_size > 0
+    # the gold standard (top network on the even half, bottom on the odd) and the agreement
+    assert "model on even vs model2 on odd (independent): " in caplog.text
+    assert "model vs model2, both from the same input: " in caplog.text
     # the two networks start from other weights (both started from one seed's, and their maps
     # agreed to r = 0.9999999 after a short run)
     assert seeds == [0, 1]

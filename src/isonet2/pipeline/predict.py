@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ import torch
 
 from isonet2.config import PredictConfig
 from isonet2.errors import InputError
-from isonet2.evaluate import central_crop
+from isonet2.evaluate import MAX_FSC_SIDE, central_crop
 from isonet2.fourier.fsc import fourier_shell_correlation, resolution_at_threshold
 from isonet2.io.atomic import make_folder, remove_leftover_temps
 from isonet2.io.checkpoint import load_checkpoint
@@ -46,9 +47,10 @@ from isonet2.nn.registry import model_from_checkpoint
 from isonet2.nn.symmetry import Flips, RotationAverage, wedge_preserving_rotations
 from isonet2.pipeline.deconv import check_unique_outputs
 from isonet2.pipeline.training import launch, worker_context
+from isonet2.predict.halfmaps import independent_half_maps
 from isonet2.predict.inputs import RowPlan, open_sources, plan_row, tile_filters_for
 from isonet2.predict.pictures import save_fsc_png
-from isonet2.predict.predictor import TileFilters, TilePredictor
+from isonet2.predict.predictor import Source, TileFilters, TilePredictor
 from isonet2.predict.sharing import Slab, share_slabs, shared_outputs
 from isonet2.predict.tiling import TileGrid
 from isonet2.train.devices import autocast_dtype
@@ -244,13 +246,16 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
                         origin_angstrom=job.info.origin_angstrom,
                     ) as out:
                         predictor.predict_into(out, sources, filters, progress=bar.update)
-                _record(job, table, cfg.star_file, method, result)
+                halves = _gold_standard_halves(job, predictors, sources, filters)
+                _record(job, table, cfg.star_file, method, result, halves)
         else:
             for share in rounds:
                 _predict_share(share, predictors, filters_for, context, bar.update)
                 if context.is_main:  # each of the round's jobs once, in order
                     for job in dict.fromkeys(job for job, _, _ in share):
-                        _record(job, table, cfg.star_file, method, result)
+                        sources, filters = open_sources(job.plan), filters_for(job.row)
+                        halves = _gold_standard_halves(job, predictors, sources, filters)
+                        _record(job, table, cfg.star_file, method, result, halves)
     seconds = time.perf_counter() - started
     for path in result.outputs:
         logger.info("wrote %s", path)
@@ -329,8 +334,23 @@ def _predict_share(
                 predictors[number].predict_into(out, sources, filters, progress, z_range)
 
 
+def _gold_standard_halves(
+    job: _Job, predictors: list[TilePredictor], sources: list[Source], filters: TileFilters
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """With --model2 and even/odd halves: the model on even and model2 on odd, centrally."""
+    if len(predictors) != 2 or len(sources) != 2:
+        return None
+    logger.info("predicting the central crop of the even half with --model, odd with --model2")
+    return independent_half_maps(predictors, sources, filters, MAX_FSC_SIDE)
+
+
 def _record(
-    job: _Job, table: StarTable, star_file: str, method: str, result: PredictResult
+    job: _Job,
+    table: StarTable,
+    star_file: str,
+    method: str,
+    result: PredictResult,
+    halves: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
     """Put the finished outputs of `job` in the star (rewritten) and the result; FSC of two."""
     written = job.targets
@@ -342,23 +362,45 @@ def _record(
     result.outputs.append(written[0])
     if len(written) == 2:
         result.second_outputs.append(written[1])
-        result.resolutions_angstrom[job.row.index] = _half_map_fsc(
+        result.resolutions_angstrom[job.row.index] = _two_model_fsc(
             written,
+            halves,
             job.row.pixel_size_angstrom,
             written[0].parent / f"{job.plan.stem}_fsc.png",
         )
 
 
-def _half_map_fsc(paths: list[Path], pixel_size_angstrom: float, png: Path) -> float:
-    a, b = (torch.from_numpy(central_crop(open_volume(p))) for p in paths)
-    freq, fsc = fourier_shell_correlation(a, b)
-    resolution = resolution_at_threshold(freq, fsc, 0.143, pixel_size_angstrom)
-    save_fsc_png({"model vs model2": (freq.numpy(), fsc.numpy())}, pixel_size_angstrom, png)
-    if resolution == 2.0 * pixel_size_angstrom:  # its answer when the curve does not fall
-        said = f"above 0.143 up to Nyquist ({resolution:.1f} Å): no resolution to read"
-    else:
-        said = f"0.143 at {resolution:.1f} Å"
-    logger.info(
-        "FSC between the maps of %s and %s: %s (%s)", paths[0].name, paths[1].name, said, png
-    )
+def _two_model_fsc(
+    paths: list[Path],
+    halves: tuple[np.ndarray, np.ndarray] | None,
+    pixel_size_angstrom: float,
+    png: Path,
+) -> float:
+    """Plot and log the FSCs of a --model2 pair; the resolution of the independent one.
+
+    With halves, the gold standard: model on even against model2 on odd. Without (one input
+    map), only the two maps' agreement, which says how alike the networks are, not a
+    resolution; its 0.143 crossing is still returned, as the only number there is.
+    """
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    said: list[str] = []
+    maps = tuple(central_crop(open_volume(p), MAX_FSC_SIDE) for p in paths)
+    pairs = [("model vs model2, both from the same input", (maps[0], maps[1]))]
+    if halves is not None:
+        pairs.insert(0, ("model on even vs model2 on odd (independent)", halves))
+    resolution = math.nan
+    for name, pair in pairs:
+        freq, fsc = fourier_shell_correlation(*(torch.from_numpy(v) for v in pair))
+        curves[name] = (freq.numpy(), fsc.numpy())
+        found = resolution_at_threshold(freq, fsc, 0.143, pixel_size_angstrom)
+        if found == 2.0 * pixel_size_angstrom:  # its answer when the curve does not fall
+            said.append(f"{name}: above 0.143 up to Nyquist ({found:.1f} Å)")
+        else:
+            said.append(f"{name}: 0.143 at {found:.1f} Å")
+        if math.isnan(resolution):
+            resolution = found
+    save_fsc_png(curves, pixel_size_angstrom, png)
+    if halves is None:
+        said[0] += " (agreement of the networks: no even/odd halves for an independent pair)"
+    logger.info("FSC of %s and %s: %s (%s)", paths[0].name, paths[1].name, "; ".join(said), png)
     return resolution

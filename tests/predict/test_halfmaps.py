@@ -1,0 +1,40 @@
+"""Independent half maps of a split_halves pair: which network sees which half, and where."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from isonet2.evaluate import central_crop
+from isonet2.predict.halfmaps import crop_bounds, independent_half_maps
+from isonet2.predict.predictor import TilePredictor
+
+
+class Scale(torch.nn.Module):
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.factor * x
+
+
+def test_the_first_network_sees_only_the_even_half_and_the_second_only_the_odd() -> None:
+    rng = np.random.default_rng(0)
+    even, odd = (rng.standard_normal((40, 48, 56)).astype(np.float32) for _ in range(2))
+    predictors = [
+        TilePredictor(Scale(factor), 16, torch.device("cpu"), batch_size=4) for factor in (1, 2)
+    ]
+    first, second = independent_half_maps(
+        predictors, [(even, (0.0, 1.0)), (odd, (0.0, 1.0))], filters=None, max_side=24
+    )
+    # the block evaluate's FSC reads, the margin around it only feeding the border tiles
+    np.testing.assert_allclose(first, central_crop(even, 24), atol=1e-5)
+    np.testing.assert_allclose(second, 2 * central_crop(odd, 24), atol=1e-5)
+
+
+def test_a_volume_smaller_than_the_crop_is_predicted_whole() -> None:
+    assert crop_bounds((10, 300, 256), 256) == [(0, 10), (22, 278), (0, 256)]
+    with pytest.raises(ValueError, match="two predictors and two sources"):
+        independent_half_maps([], [], None, 24)  # type: ignore[arg-type]
