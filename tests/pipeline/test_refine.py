@@ -90,6 +90,21 @@ def test_refine_noise_level_picks_single_map(train_project: Path) -> None:
     assert "noise 0.2  " in (train_project / "01_test" / "log.txt").read_text()
 
 
+def test_noise_level_on_halves_only_is_ignored_with_a_warning(
+    halves_only: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert isonet(f"isonet.py refine tomograms.star -o 01_test --noise_level 0.2 {FAST}") == 0
+    assert (halves_only / "01_test" / "network_isonet2-n2n_unet-small_32_full.pt").is_file()
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and warned[0].startswith("--noise_level is ignored: tomograms.star")
+    log = (halves_only / "01_test" / "log.txt").read_text()
+    assert "--noise_level is ignored" in log and "  noise " not in log
+    # the record holds what was trained (no noise), and the same line continues the run
+    line = f"isonet.py refine tomograms.star -o 01_test --noise_level 0.2 {SMALL} --epochs 2"
+    assert isonet(line) == 0
+    assert not (halves_only / "01_test" / "earlier_run_1").exists()
+
+
 def test_denoise_wiener(train_project: Path, caplog: pytest.LogCaptureFixture) -> None:
     table = read_star("tomograms.star")
     table.rows[1].defocus_angstrom = 0.0  # as prepare_star writes it without --defocus
@@ -315,6 +330,11 @@ def test_killed_run_resumes_and_finishes_its_epochs(train_project: Path) -> None
             "none",
             f"isonet.py refine tomograms.star --method isonet2-n2n --with_deconv True {FAST}",
             "--with_deconv trains the single-map recipe on rlnDeconvTomoName",
+        ),
+        (
+            "none",
+            f"isonet.py refine tomograms.star --method isonet2-n2n --noise_level 0.1 {FAST}",
+            "isonet2-n2n denoises from the even/odd halves and would ignore it",
         ),
     ],
 )

@@ -65,7 +65,9 @@ class TrainingConfig(CommandConfig):
         "unet-medium", "network architecture (capacity and GPU memory grow small -> large)"
     )
     pretrained_model: str | None = param(
-        None, "checkpoint (.pt) to start from: its weights, optimizer state and epoch counter"
+        None,
+        "checkpoint (.pt) whose weights a new run starts from (a fresh optimizer and epoch "
+        "count; rerunning into a run's own folder continues it instead)",
     )
     cube_size: int = param(
         96, "edge of the training subtomograms; a multiple of 16, at least 32", unit="px", ge=32

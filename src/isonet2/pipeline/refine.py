@@ -68,12 +68,25 @@ def resolve_method(cfg: RefineConfig, table: StarTable) -> Method:
             "--method isonet2-n2n needs even/odd halves in every star row "
             "(rlnTomoReconstructedTomogramHalf1/2); run prepare_star with --even/--odd"
         )
+    noise_requested = any(level > 0 for level in cfg.noise_level)
+    if cfg.method == "isonet2-n2n" and noise_requested:
+        raise InputError(
+            "--noise_level adds noise in the single-map recipe (isonet2); isonet2-n2n "
+            "denoises from the even/odd halves and would ignore it: leave out one of them"
+        )
     if cfg.method != "auto":
         return cfg.method
     single_requested = cfg.input_column is not None or cfg.with_deconv
-    noise_requested = any(level > 0 for level in cfg.noise_level)
     if halves and not single_requested and not (noise_requested and full):
         chosen: Method = "isonet2-n2n"
+        if noise_requested:  # the tutorial's line, run on a star of halves only
+            logger.warning(
+                "--noise_level is ignored: %s has even/odd halves but no full maps "
+                "(rlnTomoName) for the single-map recipe it applies to, so refine trains "
+                "isonet2-n2n, which denoises from the halves; for isonet2 with added noise, "
+                "make full maps (prepare_star --create_average True)",
+                cfg.star_file,
+            )
     elif full or single_requested:
         chosen = "isonet2"
     else:
@@ -93,6 +106,9 @@ def run(cfg: RefineConfig) -> RefineResult:
     # the recipe is chosen once, here: the run record, the workers and a later rerun see it
     asked = cfg.method
     cfg = cfg.model_copy(update={"method": resolve_method(cfg, read_star(cfg.star_file))})
+    if cfg.method == "isonet2-n2n" and any(level > 0 for level in cfg.noise_level):
+        # auto on halves only (resolve_method warned): the record says what is trained
+        cfg = cfg.model_copy(update={"noise_level": [0.0], "noise_start_iter": [0]})
     if cfg.with_deconv:  # trains on what deconv writes; the record and a rerun see that
         cfg = cfg.model_copy(update={"input_column": DECONV_COLUMN})
     main = is_main_process()  # under an outer torchrun only rank 0 writes and preprocesses

@@ -474,7 +474,8 @@ def _report(
     if epoch % spec.save_interval == 0:
         _save(spec, net, average, optimizer, scaler, epoch, history, spec.epoch_path(epoch))
     plot_losses(history, spec.output_dir / "loss_full.png")
-    noise = any(level > 0 for level in spec.noise_levels)  # then each epoch's level is logged
+    # the single-map recipe adds noise: then each epoch's level is logged
+    noise = spec.settings.method == "isonet2" and any(level > 0 for level in spec.noise_levels)
     logger.info(
         "epoch %d/%d  loss %.5g  n2n %.5g  mw %.5g  lr %.3g%s  %.1f subtomos/s  "
         "(%.0f%% of it waiting for data)",
