@@ -248,7 +248,9 @@ def test_another_run_in_the_folder_is_set_aside_not_mixed_with_this_one(
         "log.txt", "loss_full.png", "network_isonet2-n2n_unet-small_32_full.pt", "preview",
         "refine_config.json",
     ]  # fmt: skip
-    assert "isonet2-n2n" not in (train_project / "x" / "log.txt").read_text()
+    log = (train_project / "x" / "log.txt").read_text()
+    assert "training isonet2-n2n" not in log  # the earlier run's lines went with it
+    assert "training n2n" in log and "earlier_run_1" in log  # and this one says where
     assert (train_project / "x" / "denoise_config.json").is_file()
     assert not (train_project / "x" / "refine_config.json").exists()
 
