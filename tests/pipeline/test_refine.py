@@ -307,6 +307,54 @@ def test_killed_run_resumes_and_finishes_its_epochs(train_project: Path) -> None
     assert [int(h["epoch"]) for h in final["metrics"]["history"]] == list(range(1, 7))
 
 
+def test_each_epoch_is_written_before_the_checkpoint_a_rerun_resumes_from(
+    train_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill just after the latest checkpoint lost the epoch's numbered copy for good (the
+    rerun resumed after it): the numbered copy, plot and log line now come first."""
+    from isonet2.train import trainer
+
+    order: list[str] = []
+    real_save, real_plot = trainer.save_checkpoint, trainer.plot_losses
+    monkeypatch.setattr(
+        trainer,
+        "save_checkpoint",
+        lambda path, **kw: (order.append(Path(path).name), real_save(path, **kw)),
+    )
+    monkeypatch.setattr(trainer, "plot_losses", lambda *a: (order.append("plot"), real_plot(*a)))
+    line = f"isonet.py refine tomograms.star -o w {one_step_epochs()} --epochs 2 --save_interval 2"
+    assert isonet(line) == 0
+    latest = "network_isonet2-n2n_unet-small_32_full.pt"
+    numbered = "network_isonet2-n2n_unet-small_32_epoch2_full.pt"
+    assert order == ["plot", latest, numbered, "plot", latest]
+
+
+def test_a_rerun_completes_what_a_run_stopped_after_its_checkpoint_did_not_write(
+    train_project: Path,
+) -> None:
+    """Numbered copy, preview and loss plot of the last finished epoch, and the temp files a
+    SIGKILL left in the preview folder and of the run record."""
+    folder = train_project / "p"
+    line = f"isonet.py refine tomograms.star -o p {FAST} --save_interval 1 --prev_tomo_idx 1"
+    assert isonet(line) == 0
+    numbered = folder / "network_isonet2-n2n_unet-small_32_epoch1_full.pt"
+    picture = folder / "preview" / "t0_EVN_epoch1.png"
+    assert numbered.is_file() and picture.is_file()
+    numbered.unlink()
+    picture.unlink()
+    (folder / "loss_full.png").unlink()
+    leftovers = [
+        folder / "preview" / ".t0_EVN_epoch1.mrc.ab12cd34.mrc.tmp",
+        folder / ".refine_config.json.ab12cd34.tmp",
+    ]
+    for leftover in leftovers:
+        leftover.write_bytes(b"partial")
+    assert isonet(line) == 0  # the run holds its 1 epoch: nothing to train, only to complete
+    assert load_checkpoint(numbered)["epoch"] == 1
+    assert picture.is_file() and (folder / "loss_full.png").is_file()
+    assert not [path for path in leftovers if path.exists()]
+
+
 @pytest.mark.parametrize(
     ("setup", "line", "message"),
     [

@@ -19,7 +19,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,22 +70,43 @@ def temp_beside(target: Path, suffix: str = ".tmp") -> Path:
 _TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}(\.[a-z]+)*$")  # temp_beside's names
 
 
-def remove_leftover_temps(folder: Path, owned: Callable[[str], bool]) -> list[Path]:
+def remove_leftover_temps(
+    folder: Path, owned: Callable[[str], bool], older_than_s: float = 0.0
+) -> list[Path]:
     """Delete the temp files `temp_beside` left in `folder` for targets whose names `owned`
     accepts (a run killed with SIGKILL cannot remove its own); returns those deleted.
 
     Call it only where the caller owns those targets, e.g. a training run for its checkpoints:
-    a temp of a target that another process is writing at that moment would go too.
+    a temp of a target that another process is writing at that moment would go too; or give
+    `older_than_s`, longer than any write of such a target takes (a star: milliseconds).
     """
     removed = []
+    now = time.time()
     for entry in folder.iterdir() if folder.is_dir() else []:
         match = _TEMP_NAME.match(entry.name)
-        if match and owned(match["target"]) and entry.is_file():
+        if not (match and owned(match["target"])):
+            continue
+        try:
+            age_s = now - entry.stat().st_mtime
+        except FileNotFoundError:  # its writer renamed or removed it just now
+            continue
+        if entry.is_file() and (older_than_s <= 0 or age_s > older_than_s):
             entry.unlink(missing_ok=True)
             removed.append(entry)
     if removed:
         logger.info("removed temp files an interrupted run left: %s", ", ".join(map(str, removed)))
     return removed
+
+
+def copy_atomic(source: Path, target: Path) -> None:
+    """Copy `source` to `target` through a temp file beside it and a rename."""
+    temp = temp_beside(target, target.suffix + ".tmp")
+    try:
+        shutil.copyfile(source, temp)
+        publish(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 def publish(temp: Path, target: Path) -> None:

@@ -279,8 +279,9 @@ class Previewer:
         self.settings, self.cube, self.device = settings, cube, device
         self.folder, self.input_column, self.tag = folder, input_column, tag
 
-    def __call__(self, epoch: int, model: torch.nn.Module) -> None:
-        """Write preview/<stem>_epoch<E>.mrc and .png for each chosen tomogram."""
+    def __call__(self, epoch: int, model: torch.nn.Module, *, missing_only: bool = False) -> None:
+        """Write preview/<stem>_epoch<E>.mrc and .png for each chosen tomogram (with
+        missing_only, for those without the picture: a resumed run's cut-short preview)."""
         was_training = model.training
         predictor = TilePredictor(
             model,
@@ -308,6 +309,8 @@ class Previewer:
             )
             stem = f"{plan.stem}{self.tag}_epoch{epoch}"
             target = self.folder / f"{stem}.mrc"
+            if missing_only and (self.folder / f"{stem}.png").exists():
+                continue
             with new_volume(target, sources[0][0].shape) as out:
                 predictor.predict_into(out, sources, filters)
             pictures = {

@@ -156,5 +156,5 @@ def written_by_this_process(path: Path, descriptors: tuple[int, ...]) -> bool:
 
 
 def owned_by_training(name: str) -> bool:
-    """Files of the output folder that training writes (checkpoints and the loss plot)."""
-    return name.startswith("network_") or name == "loss_full.png"
+    """Files of the output folder that training writes (checkpoints, loss plot, run record)."""
+    return name.startswith("network_") or name == "loss_full.png" or name.endswith("_config.json")

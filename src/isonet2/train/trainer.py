@@ -21,11 +21,10 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import torch
 import torch.distributed as dist
@@ -35,7 +34,7 @@ from isonet2.data.batches import CubeDataset, EpochBatches, make_loader
 from isonet2.data.sampler import SubtomogramSampler
 from isonet2.data.tomograms import TomogramSet
 from isonet2.errors import InputError, os_error_line
-from isonet2.io.atomic import make_folder, remove_leftover_temps
+from isonet2.io.atomic import copy_atomic, make_folder, remove_leftover_temps
 from isonet2.io.checkpoint import load_checkpoint, save_checkpoint
 from isonet2.io.logfile import close_log_file, open_log_file
 from isonet2.io.progress import counted, progress_bar
@@ -59,6 +58,14 @@ logger = logging.getLogger(__name__)
 
 READ_BACK_EVERY = 20  # batches between reading the running loss back from the device
 NORMALISATION = {"policy": "central-60-slices mean/std, contrast inverted", "slices": 60}
+
+
+class Preview(Protocol):
+    """Writes the preview of an epoch (rank 0); with missing_only, only pictures not there."""
+
+    def __call__(
+        self, epoch: int, model: torch.nn.Module, *, missing_only: bool = False
+    ) -> None: ...
 
 
 @dataclass
@@ -88,7 +95,7 @@ class TrainSpec:
     fsc_weight: float = 1.0
     y_half: Literal["top", "bottom"] | None = None
     suffix: str = "full"  # "full", or "top"/"bottom" for split_halves
-    preview: Callable[[int, torch.nn.Module], None] | None = None
+    preview: Preview | None = None
     compile: bool = False  # torch.compile the network on CUDA
     ema_decay: float = 0.0  # > 0: checkpoints and previews hold an EMA of the weights
 
@@ -155,6 +162,7 @@ def train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) ->
         make_folder(spec.output_dir)
         handler = _file_logger(spec)
         remove_leftover_temps(spec.output_dir, owned_by_training)
+        remove_leftover_temps(spec.output_dir / "preview", lambda name: True)  # all ours
     ending = None  # how the run ended, for the log's last line when not by finishing
     try:
         return _train(spec, tomoset, context)
@@ -307,6 +315,9 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
             if ckpt.get("training_state"):
                 load_weights(average.network, ckpt["model_state"], spec.arch, latest)
         logger.info("resuming %s after epoch %d of %d", spec.latest_path, start_epoch, spec.epochs)
+        if context.is_main:
+            shown = net if average is None else average.network
+            _complete_resumed_epoch(spec, start_epoch, history, shown)
     elif spec.pretrained_model:
         ckpt = load_checkpoint(spec.pretrained_model)
         _check_compatible(ckpt, spec, spec.pretrained_model)
@@ -468,9 +479,15 @@ def _report(
     epoch: int,
     history: list[dict[str, float]],
 ) -> None:
-    """Rank 0's end of an epoch: checkpoint(s), loss plot, log line, preview."""
+    """Rank 0's end of an epoch: numbered checkpoint, loss plot, log line, the latest
+    checkpoint, preview.
+
+    The latest checkpoint is what a rerun resumes from, so it comes after everything of the
+    epoch but the preview: a run killed before it trains the epoch again and writes all of
+    it (written first, a kill just after it lost the numbered copy for good). A preview cut
+    short is made when the run resumes (`_complete_resumed_epoch`).
+    """
     record = history[-1]
-    _save(spec, net, average, optimizer, scaler, epoch, history, spec.latest_path)
     if epoch % spec.save_interval == 0:
         _save(spec, net, average, optimizer, scaler, epoch, history, spec.epoch_path(epoch))
     plot_losses(history, spec.output_dir / "loss_full.png")
@@ -489,8 +506,31 @@ def _report(
         record["subtomos_per_s"],
         100.0 * record["data_wait_s"] / max(record["seconds"], 1e-9),
     )
-    if spec.preview is not None and (epoch % spec.save_interval == 0 or epoch == spec.epochs):
+    _save(spec, net, average, optimizer, scaler, epoch, history, spec.latest_path)
+    if spec.preview is not None and _preview_due(spec, epoch):
         spec.preview(epoch, net if average is None else average.network)
+
+
+def _preview_due(spec: TrainSpec, epoch: int) -> bool:
+    return epoch % spec.save_interval == 0 or epoch == spec.epochs
+
+
+def _complete_resumed_epoch(
+    spec: TrainSpec, epoch: int, history: list[dict[str, float]], model: torch.nn.Module
+) -> None:
+    """What a run stopped after its latest checkpoint of `epoch` had not yet written.
+
+    Its numbered copy (runs of versions that wrote the latest checkpoint first), the loss
+    plot of the checkpoint's history, and a preview that was cut short.
+    """
+    numbered = spec.epoch_path(epoch)
+    if epoch % spec.save_interval == 0 and not numbered.exists():
+        copy_atomic(spec.latest_path, numbered)
+        logger.info("wrote the missing %s from %s", numbered.name, spec.latest_path.name)
+    if history:
+        plot_losses(history, spec.output_dir / "loss_full.png")
+    if spec.preview is not None and _preview_due(spec, epoch):
+        spec.preview(epoch, model, missing_only=True)
 
 
 def _save(
