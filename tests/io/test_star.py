@@ -340,3 +340,23 @@ def test_identical_halves_refused(tmp_path: Path, half1: str, half2: str) -> Non
         "rlnTomoReconstructedTomogramHalf2: both name"
     )
     assert "two different tomograms" in message and "\n" not in message
+
+
+def test_a_rewrite_removes_the_temps_a_killed_writer_left_but_not_a_fresh_one(
+    tmp_path: Path,
+) -> None:
+    import os
+    import time
+
+    star = tmp_path / "tomograms.star"
+    old = tmp_path / ".tomograms.star.ab12cd34.tmp"  # a kill mid-rewrite, 5 minutes ago
+    fresh = tmp_path / ".tomograms.star.zz98yy76.tmp"  # another process writing it now
+    other = tmp_path / ".other.star.ab12cd34.tmp"  # another star's: not this writer's
+    for temp in (old, fresh, other):
+        temp.write_text("data_\n")
+    then = time.time() - 300
+    os.utime(old, (then, then))
+    os.utime(other, (then, then))
+    write_star(StarTable(rows=[TomogramRow(index=1, tomogram_path="a.mrc")]), star)
+    assert read_star(star).rows[0].tomogram_path == "a.mrc"
+    assert not old.exists() and fresh.exists() and other.exists()

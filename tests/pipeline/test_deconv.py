@@ -62,6 +62,25 @@ def test_tutorial_lines_deconvolve_every_row(project: Path, line: str, folder: s
     assert record["command"] == "deconv" and record["parameters"]["output_dir"] == folder
 
 
+@pytest.mark.parametrize(
+    ("line", "folder", "ours"),
+    [
+        ("isonet.py deconv tomograms.star", "deconv", "tomo_1_deconv.mrc"),
+        ("isonet.py make_mask tomograms.star", "mask", "tomo_1_mask.mrc"),
+    ],
+)
+def test_a_rerun_removes_the_temp_a_killed_run_left_of_its_maps(
+    project: Path, line: str, folder: str, ours: str
+) -> None:
+    Path(folder).mkdir()
+    leftover = Path(folder) / f".{ours}.k9_x2ab7.mrc.tmp"  # what SIGKILL mid-map leaves
+    leftover.write_bytes(bytes(1024))
+    foreign = Path(folder) / ".notes.mrc.k9_x2ab7.mrc.tmp"  # no output of this command's
+    foreign.write_bytes(b"")
+    assert isonet(line) == 0
+    assert not leftover.exists() and foreign.exists()
+
+
 def test_tomo_idx_and_defocus_zero_pass_through(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

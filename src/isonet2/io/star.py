@@ -28,7 +28,7 @@ from typing import Any
 
 from isonet2.config.base import MAX_SUBTOMOS
 from isonet2.errors import InputError
-from isonet2.io.atomic import publish, temp_beside
+from isonet2.io.atomic import publish, remove_leftover_temps, temp_beside
 
 _EMPTY = {"<na>", "none", "nan", "", "null", "n/a"}
 
@@ -449,6 +449,11 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
         raise
 
 
+STALE_STAR_TEMP_S = 60.0  # a star's temp lives milliseconds: one this old was left by a kill
+
+
 def write_star(table: StarTable, path: str | os.PathLike[str]) -> None:
-    """Write (or rewrite) a tomogram table atomically."""
-    write_text_atomic(path, format_star(table))
+    """Write (or rewrite) a tomogram table atomically; temps of it a killed writer left go."""
+    target = Path(path)
+    remove_leftover_temps(target.parent, target.name.__eq__, STALE_STAR_TEMP_S)
+    write_text_atomic(target, format_star(table))

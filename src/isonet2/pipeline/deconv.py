@@ -18,7 +18,7 @@ from pathlib import Path
 
 from isonet2.config import DeconvConfig
 from isonet2.errors import InputError
-from isonet2.io.atomic import make_folder
+from isonet2.io.atomic import make_folder, remove_leftover_temps
 from isonet2.io.mrc import new_volume, open_volume, read_info
 from isonet2.io.progress import counted, progress_bar
 from isonet2.io.runrecord import write_run_config
@@ -122,6 +122,9 @@ def run(cfg: DeconvConfig) -> DeconvResult:
     outputs = [output_dir / f"{path.stem}_deconv.mrc" for path in inputs]
     check_unique_outputs(outputs, star_path, table, DECONV_COLUMN, cfg.flag("output_dir"))
     make_folder(output_dir, cfg.flag("output_dir"))
+    # a run killed with SIGKILL left the temps of its maps: this run writes those maps again
+    owned = {target.name for target in outputs} | {"deconv_config.json"}
+    remove_leftover_temps(output_dir, owned.__contains__)
     write_run_config(cfg, output_dir / "deconv_config.json")
 
     for row, info, target in progress_bar(

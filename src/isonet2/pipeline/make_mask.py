@@ -24,7 +24,7 @@ import numpy as np
 
 from isonet2.config import MakeMaskConfig
 from isonet2.errors import InputError
-from isonet2.io.atomic import make_folder
+from isonet2.io.atomic import make_folder, remove_leftover_temps
 from isonet2.io.mrc import new_volume, open_volume, read_info
 from isonet2.io.progress import counted, progress_bar
 from isonet2.io.runrecord import write_run_config
@@ -119,6 +119,9 @@ def run(cfg: MakeMaskConfig) -> MakeMaskResult:
         for row in rows
     ]
     make_folder(output_dir, cfg.flag("output_dir"))
+    # a run killed with SIGKILL left the temps of its maps: this run writes those maps again
+    owned = {target.name for target in outputs} | {"make_mask_config.json"}
+    remove_leftover_temps(output_dir, owned.__contains__)
     write_run_config(cfg, output_dir / "make_mask_config.json")
 
     work = list(zip(rows, sources, infos, boundaries, outputs, strict=True))

@@ -194,7 +194,8 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
     if context.is_main:  # nothing is written before the inputs and outputs check out
         make_folder(output_dir, cfg.flag("output_dir"))
         write_run_config(cfg, output_dir / "predict_config.json")
-        names = {target.name for target in targets}
+        names = {target.name for target in targets} | {"predict_config.json"}
+        names |= {f"{job.plan.stem}_fsc.png" for job in jobs}  # plots of --model2
         remove_leftover_temps(output_dir, names.__contains__)
     if cfg.tile_size is not None:
         for job in jobs:
