@@ -228,6 +228,53 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def test_workers_end_when_their_launcher_is_killed(train_project: Path) -> None:
+    """`kill -9` of a refine --cpu_workers 2 while its workers start up left them running
+    for good, children of pid 1 (a kill-and-rerun audit): they now stop with it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [
+        sys.executable,
+        "-m",
+        "isonet2.cli",
+        *shlex.split(f"refine tomograms.star -o orphans {SMALL} --cpu_workers 2 --epochs 200"),
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    child = subprocess.Popen(command, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 90
+        while len(_descendants(child.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)  # the two workers exist, still importing torch
+        workers = _descendants(child.pid)
+        assert len(workers) >= 2, "the workers never started"
+        child.kill()
+        child.wait()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _alive(workers):
+            time.sleep(0.5)
+        assert not _alive(workers), [process_table().get(pid) for pid in _alive(workers)]
+    finally:
+        for pid in _alive(workers):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pids: list[int]) -> list[int]:
+    """Those of `pids` that still run (a zombie has ended)."""
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
 @pytest.mark.parametrize("when", ["starting", "training"])
 def test_ctrl_c_stops_every_worker_with_one_line(train_project: Path, when: str) -> None:
     """Ctrl-C in a terminal sends SIGINT to the whole foreground process group: as soon as

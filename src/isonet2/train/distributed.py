@@ -20,6 +20,7 @@ remove half-written files, and they print nothing.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -46,6 +47,7 @@ from isonet2.errors import InputError
 from isonet2.train.stopping import install_stop_handlers, restore_handlers
 
 logger = logging.getLogger(__name__)
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): a signal for when the parent dies
 
 MONITOR_INTERVAL_S = 0.5
 # the launcher's own loggers repeat a failure as a traceback and announce each worker it stops;
@@ -109,6 +111,10 @@ def init_from_env(devices: list[torch.device]) -> DistributedContext:
         torch.cuda.set_device(device)
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # under an outer torchrun every rank runs the command: rank 0 first checks the
+        # output folder (and may move an earlier run's checkpoint aside) while the others
+        # come straight here; none may read that folder before rank 0 is done with it
+        dist.barrier()
     return DistributedContext(rank, world_size, local_rank, device)
 
 
@@ -168,7 +174,7 @@ def launch_workers(entry: Callable[..., Any], nprocs: int, args: tuple[Any, ...]
         ctrl_c = threading.Event()
         try:
             with _ctrl_c_stops_workers_quietly(ctrl_c):
-                returned = elastic_launch(config, _worker)(entry, level, *args)
+                returned = elastic_launch(config, _worker)(entry, level, os.getpid(), *args)
         except ChildFailedError as failed:
             rank, reason = _root_cause(failed, Path(log_dir))
             raise InputError(f"worker {rank} failed: {reason}") from None
@@ -257,6 +263,23 @@ def _quiet(names: tuple[str, ...]) -> Iterator[None]:
             log.setLevel(old)
 
 
+def _stop_with_launcher(launcher_pid: int) -> None:
+    """SIGTERM this worker when the launching process dies (Linux), as if it stopped us.
+
+    A launcher killed with SIGKILL cannot stop its workers: those still starting up then
+    waited for it forever (seen as orphans of pid 1 after `kill -9` of refine --cpu_workers 2).
+    A launcher already gone by the time this runs ends the worker at once.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl here: the launcher's own stop still works
+            pass
+    if os.getppid() != launcher_pid:
+        raise SystemExit(128 + int(signal.SIGTERM))
+
+
 def _root_cause(failed: ChildFailedError, log_dir: Path) -> tuple[int, str]:
     """The worker to blame and its message: an InputError first, else the earliest error.
 
@@ -275,14 +298,16 @@ def _root_cause(failed: ChildFailedError, log_dir: Path) -> tuple[int, str]:
     return rank, text.removeprefix(prefix)
 
 
-def _worker(entry: Callable[..., Any], level: int, *args: Any) -> Any:
+def _worker(entry: Callable[..., Any], level: int, launcher_pid: int, *args: Any) -> Any:
     """One spawned worker: isonet2 logging to stderr (rank 0 only), then entry(*args).
 
     An InputError is recorded for the launcher and ends the worker without a traceback. The
     launcher stops the other workers of a failed launch with SIGTERM: it raises SystemExit
-    here, so they clean up on their way out (`isonet2.train.stopping`).
+    here, so they clean up on their way out (`isonet2.train.stopping`); so does the end of
+    the launcher itself (`_stop_with_launcher`).
     """
     install_stop_handlers()  # Ctrl-C, ignored while this worker started, now unwinds it
+    _stop_with_launcher(launcher_pid)
     package = logging.getLogger("isonet2")
     package.setLevel(level if is_main_process() else logging.WARNING)
     handler = logging.StreamHandler(sys.stderr)
