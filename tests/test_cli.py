@@ -241,3 +241,18 @@ def test_configs_with_equal_values_are_equal_however_spelled() -> None:
     typed = parse_command_line(RefineConfig, ["t.star", "--OutputDir", "x"])
     assert typed == parse_command_line(RefineConfig, ["t.star", "-o", "x"])
     assert typed != parse_command_line(RefineConfig, ["t.star", "-o", "y"])
+
+
+def test_under_an_outer_torchrun_only_rank_0_logs_information(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import logging
+
+    from isonet2.cli import _setup_logging
+
+    package = logging.getLogger("isonet2")
+    monkeypatch.setattr(package, "level", package.level)  # restored after the test
+    for rank, level in (("1", logging.WARNING), ("0", logging.INFO)):
+        monkeypatch.setenv("RANK", rank)
+        _setup_logging()
+        assert package.level == level

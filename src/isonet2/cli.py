@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import signal
 import sys
 
@@ -60,7 +61,8 @@ class _StderrHandler(logging.StreamHandler):
 def _setup_logging() -> None:
     """isonet2's messages to stderr; nothing else's (libraries keep their own settings)."""
     package = logging.getLogger("isonet2")
-    package.setLevel(logging.INFO)
+    # under an outer torchrun every rank runs the command: rank 0 tells, the others only warn
+    package.setLevel(logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING)
     if not any(isinstance(h, _StderrHandler) for h in package.handlers):
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
