@@ -1,0 +1,99 @@
+"""The Python API: each command as a function with the flags as keywords, its result back."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from isonet2 import api
+from isonet2.errors import InputError, UsageError
+from isonet2.io.star import read_star
+
+
+@pytest.fixture
+def halves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_mrc: Callable[..., Path]) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for i in (1, 2):
+        make_mrc(tmp_path / "EVN" / f"TS_{i:02d}_EVN.mrc", shape=(48, 48, 48), seed=i)
+        make_mrc(tmp_path / "ODD" / f"TS_{i:02d}_ODD.mrc", shape=(48, 48, 48), seed=10 + i)
+    return tmp_path
+
+
+def test_the_tutorial_from_python(halves: Path) -> None:
+    made = api.prepare_star(
+        even="EVN", odd="ODD", pixel_size=10, number_subtomos=2, defocus=[30000.0]
+    )
+    assert made.star_path == Path("tomograms.star") and len(made.table.rows) == 2
+    trained = api.refine(
+        "tomograms.star",
+        outputdir="01_test",  # any spelling the command line takes
+        CTF_mode="network",
+        epochs=1,
+        cube_size=32,
+        arch="unet-small",
+        ncpus=0,
+        with_preview=False,
+    )
+    assert trained.method == "isonet2-n2n"
+    assert [p.name for p in trained.checkpoints] == ["network_isonet2-n2n_unet-small_32_full.pt"]
+    done = api.predict("tomograms.star", trained.checkpoints[0], output_dir="out", tomo_idx="2")
+    assert [p.name for p in done.outputs] == ["TS_02_EVN_isonet2-n2n_unet-small.mrc"]
+    assert read_star("tomograms.star").rows[1].corrected_path == str(done.outputs[0])
+
+
+def test_the_functions_say_what_they_take() -> None:
+    assert api.refine.__name__ == "refine"
+    assert "positional: star_file" in (api.refine.__doc__ or "")
+    assert "gui" not in api.__all__
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (
+            lambda: api.refine("t.star", epoch=2),
+            UsageError,
+            "no parameter 'epoch'; did you mean epochs=?",
+        ),
+        (
+            lambda: api.refine("t.star", "x"),
+            UsageError,
+            "takes 1 positional argument(s) (star_file), got 2",
+        ),
+        (lambda: api.refine("t.star", star_file="u.star"), UsageError, "got 'star_file' twice"),
+        (lambda: api.refine("t.star", epochs=-1), UsageError, "--epochs"),
+        (lambda: api.run_command("gui"), UsageError, "no command 'gui' in the Python API"),
+        (lambda: api.prepare_star("no_such_folder"), InputError, "no_such_folder"),
+    ],
+)
+def test_mistakes_raise_the_command_lines_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    call: Callable[[], object],
+    error: type,
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(error) as raised:
+        call()
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_importing_the_api_does_not_import_torch() -> None:
+    code = "import sys; from isonet2 import api; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]
+
+
+def test_evaluate_scores_from_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    api.simulate(output_dir="sim", shape=[64, 64, 64], number_tomograms=1)
+    scored = api.evaluate(
+        star="sim/tomograms.star", column="rlnTomoName", ground_truth="sim/ground_truth"
+    )
+    assert len(scored.metrics) == 1 and scored.plots[0].is_file()
+    assert 0.0 < float(scored.metrics[0]["mean_fsc_out_of_wedge"]) < 1.0  # type: ignore[arg-type]
