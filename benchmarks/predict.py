@@ -9,7 +9,7 @@ then runs `isonet.py predict` on it in a child process and reports end-to-end vo
 second (reading, tiling, network, blending, writing) and the child's peak resident memory
 (its own VmHWM) against the tomogram's size; the temp folder is removed afterwards. With
 --halves the tomogram is given as even/odd halves (two passes, averaged), as refine's
-isonet2-n2n models predict.
+isonet2-n2n models predict; --model2 adds split_halves' second model (two maps, their FSCs).
 """
 
 from __future__ import annotations
@@ -112,6 +112,12 @@ def main() -> None:
     parser.add_argument("--arch", default="unet-medium")
     parser.add_argument("--cube", type=int, default=96)
     parser.add_argument("--halves", action="store_true", help="predict even and odd halves")
+    parser.add_argument(
+        "--model2",
+        action="store_true",
+        help="a second model too (split_halves): two maps and their FSCs (with --halves, the "
+        "first model on the even half and the second on the odd, central crop)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu or a GPU id such as 0")
     parser.add_argument("--batch_size", default="auto")
     parser.add_argument(
@@ -133,6 +139,8 @@ def main() -> None:
         _write_tomogram(folder / name, shape, seed)  # type: ignore[arg-type]
     method = "isonet2-n2n" if args.halves else "isonet2"
     _write_checkpoint(folder / "model.pt", args.arch, args.cube, method)
+    if args.model2:
+        _write_checkpoint(folder / "model2.pt", args.arch, args.cube, method)
     row = (
         "1 None even.mrc odd.mrc" if args.halves else "1 full.mrc None None"
     ) + " 10.0 30000.0 300.0 2.7 0.1 None None None -60.0 60.0 None 100 None"
@@ -150,6 +158,8 @@ def main() -> None:
         launcher = CHANNELS_LAST_LAUNCHER
     command = [sys.executable, "-c", launcher, "predict", "tomograms.star", "model.pt",
                "--output_dir", "out", "--batch_size", args.batch_size]  # fmt: skip
+    if args.model2:
+        command += ["--model2", "model2.pt"]
     if args.device == "cpu":
         env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
     else:
@@ -173,6 +183,7 @@ def main() -> None:
                 "arch": args.arch,
                 "cube": args.cube,
                 "inputs": len(names),
+                "models": 2 if args.model2 else 1,
                 "network": "identity" if args.identity else args.arch,
                 "channels_last": args.channels_last or args.device == "cpu",
                 "seconds": round(seconds, 2),

@@ -256,6 +256,12 @@ class TilePredictor:
             return buffer_z0
         out[buffer_z0 : buffer_z0 + done] = buffer[:done].cpu().numpy()
         release_pages(out[buffer_z0 : buffer_z0 + done])
-        buffer[: buffer.shape[0] - done] = buffer[done:].clone()
-        buffer[buffer.shape[0] - done :] = 0
+        # shift the rest up by `done` slices, `done` at a time: each piece's source lies just
+        # below it and never overlaps it, so no copy of the whole buffer is needed (a clone
+        # doubled the buffer, cube x Y x X floats, for a moment at every flush)
+        depth = buffer.shape[0]
+        for start in range(0, depth - done, done):
+            stop = min(start + done, depth - done)
+            buffer[start:stop] = buffer[start + done : stop + done]
+        buffer[depth - done :] = 0
         return buffer_z0 + done
