@@ -83,10 +83,45 @@ def test_mistakes_raise_the_command_lines_one_line(
     assert message in str(raised.value) and "\n" not in str(raised.value)
 
 
-def test_importing_the_api_does_not_import_torch() -> None:
-    code = "import sys; from isonet2 import api; print('torch' in sys.modules)"
+def test_importing_isonet2_alone_does_not_import_torch() -> None:
+    code = "import sys, isonet2; print('torch' in sys.modules)"  # the api does, when imported
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False"]
+
+
+def test_python_values_are_taken_as_the_command_line_takes_its_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an audit: gpuID=0, CTF_mode=None, a numpy tomo_idx and "1e4,2e4" for a list
+    were refused or raised AttributeError."""
+    import inspect
+
+    import numpy as np
+
+    from isonet2.config import DeconvConfig, PrepareStarConfig, RefineConfig
+
+    seen: list[object] = []
+    monkeypatch.setitem(api._PIPELINES, "refine", type("P", (), {"run": staticmethod(seen.append)}))
+    api.refine("t.star", gpuID=0, CTF_mode=None, noise_mode=None)
+    cfg = seen[-1]
+    assert isinstance(cfg, RefineConfig)
+    assert (cfg.gpuID, cfg.CTF_mode, cfg.noise_mode) == ("0", "None", "None")
+    api.refine("t.star", gpuID=[0, 1], noise_level="0.1,0.2", noise_start_iter=(0, 5))
+    assert seen[-1].gpuID == "0,1" and seen[-1].noise_level == [0.1, 0.2]  # type: ignore[attr-defined]
+    for rows in (np.int64(2), (1, 2), range(1, 3), np.array([1, 2])):
+        assert DeconvConfig.model_validate({"tomo_idx": rows}).selected_indices() in ([2], [1, 2])
+    with pytest.raises(UsageError, match="--tomo_idx"):
+        api.deconv("t.star", tomo_idx=1.5)
+    monkeypatch.setitem(
+        api._PIPELINES, "prepare_star", type("P", (), {"run": staticmethod(seen.append)})
+    )
+    api.prepare_star(full="x", defocus="1e4,2e4")
+    assert isinstance(seen[-1], PrepareStarConfig) and seen[-1].defocus == [1e4, 2e4]
+    signature = inspect.signature(api.refine)
+    assert (
+        next(iter(signature.parameters)) == "star_file"
+        and signature.parameters["epochs"].default == 50
+    )
 
 
 def test_evaluate_scores_from_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,15 +22,27 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 
 from isonet2.config import COMMANDS
-from isonet2.config.argv import flag_table, normalise_flag, positionals, validation_message
+from isonet2.config.argv import (
+    choices,
+    convert_word,
+    flag_table,
+    is_list,
+    normalise_flag,
+    positionals,
+    type_parts,
+    validation_message,
+)
 from isonet2.errors import UsageError
+from isonet2.io.logfile import remember_warnings
 
 __all__ = [
     "deconv",
@@ -58,7 +70,10 @@ def run_command(command: str, *args: Any, **parameters: Any) -> Any:
             f"{command}() takes {len(slots)} positional argument(s) ({', '.join(slots)}), "
             f"got {len(args)}"
         )
-    values = {name: _plain(value) for name, value in zip(slots, args, strict=False)}
+    fields = model.model_fields
+    values = {
+        name: _plain(value, fields[name], name) for name, value in zip(slots, args, strict=False)
+    }
     table = flag_table(model)
     for key, value in parameters.items():
         name = table.get(normalise_flag(key))
@@ -68,18 +83,31 @@ def run_command(command: str, *args: Any, **parameters: Any) -> Any:
             raise UsageError(f"{command}() has no parameter '{key}'{hint}")
         if name in values:
             raise UsageError(f"{command}() got '{name}' twice")
-        values[name] = _plain(value)
+        values[name] = _plain(value, fields[name], name)
     try:
         cfg = model.model_validate(values)
     except ValidationError as error:
         raise UsageError(validation_message(model, error)) from None
-    pipeline = importlib.import_module(f"isonet2.pipeline.{command}")
-    return pipeline.run(cfg)
+    remember_warnings()  # as the command line does: a training's log.txt gets them
+    return _PIPELINES[command].run(cfg)
 
 
-def _plain(value: Any) -> Any:
-    """A path (pathlib.Path, os.PathLike) as the string the command line would give."""
-    return os.fspath(value) if isinstance(value, os.PathLike) else value
+def _plain(value: Any, info: FieldInfo, name: str) -> Any:
+    """`value` as the config takes it: a path (os.PathLike) or a number where a text goes
+    (gpuID=0) as the command line's word, a string through the command line's own reading
+    ("1e4,2e4" for a list), None for a choice that has "None" (CTF_mode=None)."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if value is None and "None" in choices(info):
+        return "None"
+    if isinstance(value, str):
+        return convert_word(info, value, f"--{name}")
+    takes_text = str in type_parts(info.annotation) and not is_list(info)
+    if takes_text and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if takes_text and isinstance(value, list | tuple) and all(isinstance(v, int) for v in value):
+        return ",".join(str(v) for v in value)
+    return value
 
 
 def _command(name: str) -> Callable[..., Any]:
@@ -88,6 +116,23 @@ def _command(name: str) -> Callable[..., Any]:
     def call(*args: Any, **parameters: Any) -> Any:
         return run_command(name, *args, **parameters)
 
+    slots = positionals(model)
+    # what help() and a notebook's completion show: positionals, then every flag by name
+    call.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(
+                field,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD
+                if field in slots
+                else inspect.Parameter.KEYWORD_ONLY,
+                default=info.default,
+            )
+            for field, info in sorted(
+                model.model_fields.items(),
+                key=lambda item: slots.index(item[0]) if item[0] in slots else len(slots),
+            )
+        ]
+    )
     call.__name__ = call.__qualname__ = name
     call.__doc__ = (
         f"{model.summary()}\n\nThe parameters of `isonet.py {name} -h`, as keywords; "
@@ -95,6 +140,14 @@ def _command(name: str) -> Callable[..., Any]:
     )
     return call
 
+
+# imported now, not at the first call: a Ctrl-C in the middle of torch's first import left
+# torch half-imported for the rest of a notebook's session
+_PIPELINES = {
+    name: importlib.import_module(f"isonet2.pipeline.{name}")
+    for name in __all__
+    if name != "run_command"
+}
 
 prepare_star = _command("prepare_star")
 deconv = _command("deconv")

@@ -51,7 +51,7 @@ def _is_bool(info: FieldInfo) -> bool:
     return bool in type_parts(info.annotation)
 
 
-def _is_list(info: FieldInfo) -> bool:
+def is_list(info: FieldInfo) -> bool:
     return any(typing.get_origin(part) is list for part in type_parts(info.annotation))
 
 
@@ -98,14 +98,14 @@ def positionals(model: type[CommandConfig]) -> list[str]:
     return [name for _, name in sorted(slots)]
 
 
-def _convert(info: FieldInfo, text: str, flag: str) -> Any:
+def convert_word(info: FieldInfo, text: str, flag: str) -> Any:
     """A command-line word -> the raw value pydantic validates (`flag` names it in errors)."""
     word = text.strip()
     if _allows_none(info) and word.lower() in _NONE:
         return None
     if _is_bool(info) and word.lower() in _TRUE | _FALSE:
         return word.lower() in _TRUE
-    if _is_list(info):
+    if is_list(info):
         return _split_list(word, flag)
     return word
 
@@ -168,7 +168,7 @@ def parse_words(
             raise UsageError(f"{flag} is given twice")
         info = fields[name]
         if has_eq:
-            values[name] = _convert(info, inline, flag)
+            values[name] = convert_word(info, inline, flag)
         elif _is_bool(info) and (not words or words[0].lower() not in _TRUE | _FALSE | _NONE):
             if words and not words[0].startswith("-") and not _could_be_positional(words[0]):
                 raise UsageError(  # e.g. --create_average maybe: not a folder named 'maybe'
@@ -178,14 +178,14 @@ def parse_words(
         elif not words or words[0].startswith("--"):
             raise UsageError(f"{flag} needs a value")
         else:
-            values[name] = _convert(info, words.pop(0), flag)
+            values[name] = convert_word(info, words.pop(0), flag)
         spelled[name] = flag
     open_slots = [name for name in slots if name not in values]
     if len(free) > len(open_slots):
         extra = free[len(open_slots)]
         raise UsageError(f"unexpected argument '{extra}'; see isonet.py {model.command} -h")
     for name, word in zip(open_slots, free, strict=False):
-        values[name] = _convert(fields[name], word, f"--{name}")
+        values[name] = convert_word(fields[name], word, f"--{name}")
     return values
 
 

@@ -159,10 +159,13 @@ class TomoSelection(CommandConfig):
     @field_validator("tomo_idx", mode="before")
     @classmethod
     def _check_tomo_idx(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            value = ",".join(str(v) for v in value)
-        if isinstance(value, int):
+        if isinstance(value, list | tuple | range) or hasattr(value, "tolist"):  # numpy too
+            listed = value.tolist() if hasattr(value, "tolist") else list(value)
+            value = ",".join(str(v) for v in (listed if isinstance(listed, list) else [listed]))
+        if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
+        if not (value is None or isinstance(value, str)):
+            raise ValueError(f'give rows as 1, [1, 3] or "1,3-5", not {value!r}')
         parse_index_selection(value)
         return value
 

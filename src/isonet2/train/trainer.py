@@ -117,6 +117,11 @@ class TrainResult:
     history: list[dict[str, float]]
     epochs_trained: int
 
+    @property
+    def checkpoints(self) -> list[Path]:
+        """[checkpoint]: what refine's result calls its list (denoise returns this result)."""
+        return [self.checkpoint]
+
 
 def physics_of(tomoset: TomogramSet) -> list[TomogramPhysics]:
     """The per-tomogram physics records the target strategy needs."""
