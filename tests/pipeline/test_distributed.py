@@ -21,7 +21,7 @@ from isonet2.data.batches import make_loader
 from isonet2.data.sampler import SubtomogramSampler
 from isonet2.errors import InputError
 from isonet2.io.checkpoint import load_checkpoint
-from isonet2.io.star import read_star
+from isonet2.io.star import read_star, write_star
 from isonet2.pipeline import refine as refine_command
 from isonet2.pipeline.training import open_for_method
 from isonet2.targets import single_map
@@ -84,8 +84,13 @@ def test_two_cpu_workers_write_the_single_process_checkpoint_and_resume_alone(
     train_project: Path,
 ) -> None:
     assert refine("single", "--epochs 1") == 0
-    assert refine("pair", "--epochs 1 --cpu_workers 2") == 0
+    table = read_star("tomograms.star")
+    table.rows[1].defocus_angstrom = 0.0  # a warning given before the workers start
+    write_star(table, "tomograms.star")
+    assert refine("pair", "--epochs 1 --cpu_workers 2 --CTF_mode phase_only") == 0
     assert child_processes() == []
+    log = (train_project / "pair" / "log.txt").read_text()
+    assert log.count("has no defocus") == 1  # in the log rank 0 writes, once
     single = load_checkpoint(train_project / "single" / CHECKPOINT)
     pair = load_checkpoint(train_project / "pair" / CHECKPOINT)
     assert pair["epoch"] == single["epoch"] == 1
@@ -98,7 +103,7 @@ def test_two_cpu_workers_write_the_single_process_checkpoint_and_resume_alone(
     written = {path.name for path in (train_project / "pair").iterdir()}
     assert written == {CHECKPOINT, "log.txt", "loss_full.png", "refine_config.json"}
     # the checkpoint holds no rank state: one process carries on where two stopped
-    assert refine("pair", "--epochs 2") == 0
+    assert refine("pair", "--epochs 2 --CTF_mode phase_only") == 0
     resumed = load_checkpoint(train_project / "pair" / CHECKPOINT)
     assert resumed["epoch"] == 2
     assert [int(h["epoch"]) for h in resumed["metrics"]["history"]] == [1, 2]

@@ -172,7 +172,8 @@ def parse_words(
         elif _is_bool(info) and (not words or words[0].lower() not in _TRUE | _FALSE | _NONE):
             if words and not words[0].startswith("-") and not _could_be_positional(words[0]):
                 raise UsageError(  # e.g. --create_average maybe: not a folder named 'maybe'
-                    f"{flag} takes True or False (or stands alone for True), not '{words[0]}'"
+                    f"{flag} takes True or False (or stands alone for True), not "
+                    f"'{words[0]}' (no file or folder of that name is here either)"
                 )
             values[name] = True
         elif not words or words[0].startswith("--"):

@@ -55,6 +55,13 @@ def remember_warnings() -> None:
         memory.logs_open = 0
 
 
+def forget_warnings() -> None:
+    """Drop the remembered warnings (they reached the log another way)."""
+    memory = _memory()
+    if memory is not None:
+        memory.records.clear()
+
+
 def open_log_file(path: Path) -> logging.Handler:
     """Append the package's messages to `path`, starting with the warnings remembered so far."""
     handler = logging.FileHandler(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ from isonet2.config.base import parse_index_selection
 from isonet2.data.tomograms import TomogramSet, open_tomogram_set
 from isonet2.errors import InputError
 from isonet2.io.atomic import make_folder
+from isonet2.io.logfile import close_log_file, forget_warnings, open_log_file
 from isonet2.io.mrc import new_volume, open_volume
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import StarTable
@@ -34,11 +36,12 @@ from isonet2.train.devices import autocast_dtype, select_devices
 from isonet2.train.distributed import (
     DistributedContext,
     init_from_env,
+    is_main_process,
     run_workers,
     shutdown,
     worker_count,
 )
-from isonet2.train.runfolder import settle_run_folder
+from isonet2.train.runfolder import settle_run_folder, written_by_this_process
 from isonet2.train.trainer import TrainSpec
 
 logger = logging.getLogger(__name__)
@@ -61,7 +64,22 @@ def launch(
     """
     devices = select_devices(cfg.gpuID) if devices is None else devices
     config = cfg.model_dump(mode="json")
-    return run_workers(worker, worker_count(devices, cfg.cpu_workers), (config, devices))
+    workers = worker_count(devices, cfg.cpu_workers)
+    if isinstance(cfg, TrainingConfig) and workers > 1 and is_main_process():
+        _hand_warnings_to_log(Path(cfg.output_dir) / "log.txt")
+    return run_workers(worker, workers, (config, devices))
+
+
+def _hand_warnings_to_log(log: Path) -> None:
+    """The warnings this process gave (no GPU, no defocus, a run set aside) into the log.txt
+    that a launched worker will write; they reach it from no other process."""
+    try:
+        if log.exists() and written_by_this_process(log, (sys.stderr.fileno(),)):
+            forget_warnings()  # already in it, through the redirected stderr
+            return
+    except (OSError, ValueError):  # a stderr without a file descriptor (captured)
+        pass
+    close_log_file(open_log_file(log))
 
 
 def fit_loader_workers(cfg: TrainingT, devices: list[torch.device]) -> TrainingT:

@@ -44,6 +44,7 @@ from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, E
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from isonet2.errors import InputError
+from isonet2.io.logfile import remember_warnings
 from isonet2.train.stopping import install_stop_handlers, restore_handlers
 
 logger = logging.getLogger(__name__)
@@ -313,6 +314,7 @@ def _worker(entry: Callable[..., Any], level: int, launcher_pid: int, *args: Any
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     package.addHandler(handler)
+    remember_warnings()  # the worker's own, until its log.txt opens (rank 0)
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["LOCAL_WORLD_SIZE"])))
     try:
         return entry(*args)
