@@ -85,7 +85,7 @@ def test_model2_writes_a_second_map_and_an_fsc(
     # one network twice: its two maps agree to Nyquist, while its predictions of the even
     # and the odd half share only the signal, which this project has at low frequencies only
     assert "model vs model2, both from the same input: above 0.143 up to Nyquist" in caplog.text
-    assert "model on even vs model2 on odd (independent): 0.143 at " in caplog.text
+    assert "even vs odd half maps (independent): 0.143 at " in caplog.text
     caplog.clear()
     line += " -o full --input_column rlnTomoName"  # one map in: no independent pair to make
     assert isonet(line.replace(" -o out", "")) == 0

@@ -34,6 +34,25 @@ def test_the_first_network_sees_only_the_even_half_and_the_second_only_the_odd()
     np.testing.assert_allclose(second, 2 * central_crop(odd, 24), atol=1e-5)
 
 
+@pytest.mark.parametrize("order", [("top", "bottom"), ("bottom", "top")])
+def test_each_y_half_is_predicted_by_the_network_that_did_not_train_on_it(
+    order: tuple[str, str],
+) -> None:
+    rng = np.random.default_rng(1)
+    even, odd = (rng.standard_normal((40, 48, 56)).astype(np.float32) for _ in range(2))
+    factor = {"top": 1.0, "bottom": 2.0}  # the network trained on the top half multiplies by 1
+    predictors = [
+        TilePredictor(Scale(factor[half]), 16, torch.device("cpu"), batch_size=4) for half in order
+    ]
+    maps = independent_half_maps(
+        predictors, [(even, (0.0, 1.0)), (odd, (0.0, 1.0))], None, 24, trained_on=order
+    )
+    for got, volume in zip(maps, (even, odd), strict=True):
+        crop = central_crop(volume, 24)  # Y 12..35; the halves meet at Y 24 (crop row 12)
+        np.testing.assert_allclose(got[:, :12], 2 * crop[:, :12], atol=1e-5)  # top: bottom's net
+        np.testing.assert_allclose(got[:, 12:], crop[:, 12:], atol=1e-5)  # bottom: top's net
+
+
 def test_a_volume_smaller_than_the_crop_is_predicted_whole() -> None:
     assert crop_bounds((10, 300, 256), 256) == [(0, 10), (22, 278), (0, 256)]
     with pytest.raises(ValueError, match="two predictors and two sources"):

@@ -104,6 +104,7 @@ def save_checkpoint(
     scaler_state: Mapping[str, Any] | None = None,
     metrics: Mapping[str, Any] | None = None,
     training_state: Mapping[str, torch.Tensor] | None = None,
+    y_half: str | None = None,
 ) -> Path:
     """Write a checkpoint atomically (temp file in the same folder, then os.replace).
 
@@ -134,6 +135,8 @@ def save_checkpoint(
     }
     if training_state is not None:
         ckpt["training_state"] = unwrap_state_dict(training_state)
+    if y_half is not None:  # split_halves: the Y half of the tomograms it trained on
+        ckpt["y_half"] = y_half
     for key, value in ckpt.items():
         _check_plain(value, key)
 

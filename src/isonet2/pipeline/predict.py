@@ -146,6 +146,9 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
                 f"{ckpt2['cube_size']}, --model with {ckpt['method']} at {ckpt['cube_size']}"
             )
         models.append(model2)
+        trained_on = tuple(_y_half(c, p) for c, p in ((ckpt, cfg.model), (ckpt2, cfg.model2)))
+    else:
+        trained_on = (None, None)
     method, arch, cube = ckpt["method"], ckpt["arch"], int(ckpt["cube_size"])
     physics = dict(ckpt["physics"])
     apply_mw = physics.get("apply_mw_x1", True) if cfg.apply_mw_x1 is None else cfg.apply_mw_x1
@@ -247,7 +250,7 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
                         origin_angstrom=job.info.origin_angstrom,
                     ) as out:
                         predictor.predict_into(out, sources, filters, progress=bar.update)
-                halves = _gold_standard_halves(job, predictors, sources, filters)
+                halves = _gold_standard_halves(job, predictors, sources, filters, trained_on)
                 _record(job, table, cfg.star_file, method, result, halves)
         else:
             for share in rounds:
@@ -255,7 +258,9 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
                 if context.is_main:  # each of the round's jobs once, in order
                     for job in dict.fromkeys(job for job, _, _ in share):
                         sources, filters = open_sources(job.plan), filters_for(job.row)
-                        halves = _gold_standard_halves(job, predictors, sources, filters)
+                        halves = _gold_standard_halves(
+                            job, predictors, sources, filters, trained_on
+                        )
                         _record(job, table, cfg.star_file, method, result, halves)
     seconds = time.perf_counter() - started
     for path in result.outputs:
@@ -335,14 +340,36 @@ def _predict_share(
                 predictors[number].predict_into(out, sources, filters, progress, z_range)
 
 
+def _y_half(ckpt: dict, path: str) -> str | None:
+    """The Y half a split_halves network trained on: recorded, or its file's _top/_bottom."""
+    recorded = ckpt.get("y_half")
+    if recorded in ("top", "bottom"):
+        return str(recorded)
+    stem = Path(path).stem
+    return next((half for half in ("top", "bottom") if stem.endswith(f"_{half}")), None)
+
+
 def _gold_standard_halves(
-    job: _Job, predictors: list[TilePredictor], sources: list[Source], filters: TileFilters
+    job: _Job,
+    predictors: list[TilePredictor],
+    sources: list[Source],
+    filters: TileFilters,
+    trained_on: tuple[str | None, ...],
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """With --model2 and even/odd halves: the model on even and model2 on odd, centrally."""
+    """With --model2 and even/odd halves: two independent half maps of the central crop."""
     if len(predictors) != 2 or len(sources) != 2:
         return None
-    logger.info("predicting the central crop of the even half with --model, odd with --model2")
-    return independent_half_maps(predictors, sources, filters, MAX_FSC_SIDE)
+    if set(trained_on) == {"top", "bottom"}:
+        logger.info(
+            "predicting the central crop's even and odd halves, each Y half with the "
+            "network that did not train on it"
+        )
+    else:
+        logger.info(
+            "predicting the central crop of the even half with --model, odd with "
+            "--model2 (neither says which Y half it trained on)"
+        )
+    return independent_half_maps(predictors, sources, filters, MAX_FSC_SIDE, trained_on)
 
 
 def _record(
@@ -388,7 +415,7 @@ def _two_model_fsc(
     maps = tuple(central_crop(open_volume(p), MAX_FSC_SIDE) for p in paths)
     pairs = [("model vs model2, both from the same input", (maps[0], maps[1]))]
     if halves is not None:
-        pairs.insert(0, ("model on even vs model2 on odd (independent)", halves))
+        pairs.insert(0, ("even vs odd half maps (independent)", halves))
     resolution = math.nan
     for name, pair in pairs:
         freq, fsc = fourier_shell_correlation(*(torch.from_numpy(v) for v in pair))

@@ -570,4 +570,5 @@ def _save(
             scheduler_state={"epochs_done": epoch, "schedule": "cosine"},
             scaler_state=scaler.state_dict() if scaler.is_enabled() else None,
             metrics={"history": history},
+            y_half=spec.y_half,
         )
