@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import platform
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from isonet2.io.pages import is_memory_mapped, release_pages
+from isonet2.io.pages import is_memory_mapped, release_pages, return_freed_memory_promptly
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise, /proc")
 
@@ -63,3 +64,11 @@ def test_read_only_maps_release_and_copy_on_write_maps_keep_their_changes(
     private[:] = 5.0  # changes that exist only in this process's pages
     assert not is_memory_mapped(private) and not release_pages(private)
     np.testing.assert_array_equal(private, 5.0)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+    reason="glibc's mallopt",
+)
+def test_glibc_is_told_to_return_large_freed_blocks_at_once() -> None:
+    assert return_freed_memory_promptly() is True

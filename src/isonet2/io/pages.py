@@ -17,9 +17,15 @@ MADV_DONTNEED.
 
 from __future__ import annotations
 
+import ctypes
 import mmap
+import sys
+from contextlib import suppress
 
 import numpy as np
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt option (malloc.h)
+MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's own starting value
 
 
 def _mapping_of(array: np.ndarray) -> mmap.mmap | None:
@@ -62,3 +68,19 @@ def release_pages(array: np.ndarray) -> bool:
         return False
     mapping.madvise(advice, start, stop - start)
     return True
+
+
+def return_freed_memory_promptly() -> bool:
+    """Have glibc hand blocks of 128 KiB or more back to the system as soon as they are freed.
+
+    glibc raises its threshold for that to the largest block freed so far (up to 32 MiB), so
+    a stream of tile-sized tensors (3.5 MiB per 96³ float32 tile) ends up kept in its heaps
+    once freed: about 180 MB more resident memory in a CPU predict of 200×1000×1000. Fixing
+    the threshold keeps the working set what the work needs. No effect off glibc (Linux).
+    Returns whether the threshold was set.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    with suppress(OSError, AttributeError):  # another C library: nothing to tune
+        return bool(ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    return False

@@ -33,6 +33,7 @@ from isonet2.fourier.fsc import fourier_shell_correlation, resolution_at_thresho
 from isonet2.io.atomic import make_folder, remove_leftover_temps
 from isonet2.io.checkpoint import load_checkpoint
 from isonet2.io.mrc import VolumeInfo, new_volume, open_volume, read_info
+from isonet2.io.pages import release_pages, return_freed_memory_promptly
 from isonet2.io.progress import counted, progress_bar
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import (
@@ -135,6 +136,7 @@ Share = list[tuple[_Job, int, list[Slab]]]  # (job, model number, each rank's Z 
 
 
 def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
+    return_freed_memory_promptly()  # tile after tile of freed tensors: no heap of them
     device = context.device
     ckpt, model = _load(cfg.model, device)
     models = [model]
@@ -398,6 +400,13 @@ def _record(
         )
 
 
+def _crop_and_release(volume: np.ndarray) -> np.ndarray:
+    """The FSC's central crop of a memory-mapped map, its pages handed back after reading."""
+    crop = central_crop(volume, MAX_FSC_SIDE)
+    release_pages(volume)
+    return crop
+
+
 def _two_model_fsc(
     paths: list[Path],
     halves: tuple[np.ndarray, np.ndarray] | None,
@@ -412,7 +421,7 @@ def _two_model_fsc(
     """
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     said: list[str] = []
-    maps = tuple(central_crop(open_volume(p), MAX_FSC_SIDE) for p in paths)
+    maps = tuple(_crop_and_release(open_volume(p)) for p in paths)
     pairs = [("model vs model2, both from the same input", (maps[0], maps[1]))]
     if halves is not None:
         pairs.insert(0, ("even vs odd half maps (independent)", halves))

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from isonet2.io.pages import release_pages
 from isonet2.predict.predictor import Source, TileFilters, TilePredictor
 
 
@@ -92,6 +93,7 @@ def _predict_block(
     read = tuple(slice(a, b) for a, b in outer)
     keep = tuple(slice(a - o, b - o) for (a, b), (o, _) in zip(bounds, outer, strict=True))
     block = np.ascontiguousarray(volume[read], dtype=np.float32)
+    release_pages(volume[read[0]])  # the memory-mapped slices just read: read, not kept
     out = np.zeros(block.shape, dtype=np.float32)
     predictor.predict_into(out, [(block, stats)], filters)
     del block
