@@ -67,6 +67,11 @@ def test_the_functions_say_what_they_take() -> None:
         (lambda: api.refine("t.star", star_file="u.star"), UsageError, "got 'star_file' twice"),
         (lambda: api.refine("t.star", epochs=-1), UsageError, "--epochs"),
         (lambda: api.run_command("gui"), UsageError, "no command 'gui' in the Python API"),
+        (
+            lambda: api.prepare_star("x", number_subtomos=True),
+            UsageError,
+            "--number_subtomos: True is a truth value",
+        ),
         (lambda: api.prepare_star("no_such_folder"), InputError, "no_such_folder"),
     ],
 )

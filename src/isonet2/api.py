@@ -102,7 +102,11 @@ def _plain(value: Any, info: FieldInfo, name: str) -> Any:
         return "None"
     if isinstance(value, str):
         return convert_word(info, value, f"--{name}")
-    takes_text = str in type_parts(info.annotation) and not is_list(info)
+    kinds = type_parts(info.annotation)
+    if isinstance(value, bool) and bool not in kinds and (int in kinds or float in kinds):
+        # pydantic reads True as 1: number_subtomos=True trained on one cube per tomogram
+        raise UsageError(f"--{name}: {value} is a truth value, not a number")
+    takes_text = str in kinds and not is_list(info)
     if takes_text and isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if takes_text and isinstance(value, list | tuple) and all(isinstance(v, int) for v in value):
