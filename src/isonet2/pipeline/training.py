@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,7 +40,7 @@ from isonet2.train.distributed import (
     shutdown,
     worker_count,
 )
-from isonet2.train.runfolder import settle_run_folder, written_by_this_process
+from isonet2.train.runfolder import settle_run_folder, stderr_writes_into
 from isonet2.train.trainer import TrainSpec
 
 logger = logging.getLogger(__name__)
@@ -73,13 +72,10 @@ def launch(
 def _hand_warnings_to_log(log: Path) -> None:
     """The warnings this process gave (no GPU, no defocus, a run set aside) into the log.txt
     that a launched worker will write; they reach it from no other process."""
-    try:
-        if log.exists() and written_by_this_process(log, (sys.stderr.fileno(),)):
-            forget_warnings()  # already in it, through the redirected stderr
-            return
-    except (OSError, ValueError):  # a stderr without a file descriptor (captured)
-        pass
-    close_log_file(open_log_file(log))
+    if stderr_writes_into(log):
+        forget_warnings()  # already in it, through the redirected stderr
+    else:
+        close_log_file(open_log_file(log))
 
 
 def fit_loader_workers(cfg: TrainingT, devices: list[torch.device]) -> TrainingT:

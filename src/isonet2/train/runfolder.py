@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,15 @@ def written_by_this_process(path: Path, descriptors: tuple[int, ...]) -> bool:
         except OSError:
             pass
     return False
+
+
+def stderr_writes_into(log: Path) -> bool:
+    """Whether this process's stderr already goes into the existing file `log` (a captured
+    stderr without a file descriptor does not)."""
+    try:
+        return log.exists() and written_by_this_process(log, (sys.stderr.fileno(),))
+    except (OSError, ValueError):  # a stderr without a file descriptor (captured)
+        return False
 
 
 def owned_by_training(name: str) -> bool:

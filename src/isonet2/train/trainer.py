@@ -49,7 +49,7 @@ from isonet2.train.plots import plot_losses
 from isonet2.train.runfolder import (
     changed_settings,
     owned_by_training,
-    written_by_this_process,
+    stderr_writes_into,
 )
 from isonet2.train.schedule import cosine_learning_rate, noise_level_at
 from isonet2.train.stopping import raise_if_stopped, stop_deferred
@@ -142,12 +142,7 @@ def physics_of(tomoset: TomogramSet) -> list[TomogramPhysics]:
 def _file_logger(spec: TrainSpec) -> logging.Handler | None:
     """Log to output_dir/log.txt unless stderr already goes to that very file."""
     path = spec.output_dir / "log.txt"
-    try:
-        if path.exists() and written_by_this_process(path, (sys.stderr.fileno(),)):
-            return None
-    except (OSError, ValueError):  # a stderr without a file descriptor (captured)
-        pass
-    return open_log_file(path)
+    return None if stderr_writes_into(path) else open_log_file(path)
 
 
 def _check_compatible(ckpt: dict[str, Any], spec: TrainSpec, source: str) -> None:
