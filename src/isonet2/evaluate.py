@@ -34,7 +34,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from isonet2.fourier.fsc import fourier_shell_correlations, resolution_at_threshold
+from isonet2.fourier.fsc import (
+    central_bounds,
+    fourier_shell_correlations,
+    resolution_at_threshold,
+)
 from isonet2.fourier.grids import frequency_indices
 from isonet2.fourier.wedge import missing_wedge_mask
 from isonet2.io.pages import release_pages
@@ -100,8 +104,7 @@ class Evaluation:
 
 def central_crop(volume: np.ndarray, max_side: int = MAX_FSC_SIDE) -> np.ndarray:
     """The central block of at most `max_side` voxels per axis, as a writable float32 copy."""
-    starts = [max(0, (n - max_side) // 2) for n in volume.shape]
-    block = tuple(slice(s, s + max_side) for s in starts)
+    block = tuple(slice(a, b) for a, b in central_bounds(volume.shape, max_side))
     return np.array(volume[block], dtype=np.float32)
 
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from isonet2.evaluate import central_crop
-from isonet2.predict.halfmaps import crop_bounds, independent_half_maps
+from isonet2.fourier.fsc import central_bounds
+from isonet2.predict.halfmaps import independent_half_maps
 from isonet2.predict.predictor import TilePredictor
 
 
@@ -54,6 +55,6 @@ def test_each_y_half_is_predicted_by_the_network_that_did_not_train_on_it(
 
 
 def test_a_volume_smaller_than_the_crop_is_predicted_whole() -> None:
-    assert crop_bounds((10, 300, 256), 256) == [(0, 10), (22, 278), (0, 256)]
+    assert central_bounds((10, 300, 256), 256) == [(0, 10), (22, 278), (0, 256)]
     with pytest.raises(ValueError, match="two predictors and two sources"):
         independent_half_maps([], [], None, 24)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ Example:
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -155,3 +155,10 @@ def resolution_at_threshold(
     c0, c1 = float(fsc[first - 1]), float(fsc[first])
     crossing = f0 + (c0 - threshold) / (c0 - c1) * (f1 - f0)
     return pixel_size_angstrom / crossing if crossing > 0 else math.inf
+
+
+def central_bounds(shape: Sequence[int], max_side: int) -> list[tuple[int, int]]:
+    """(start, stop) per axis of the central block of at most `max_side` voxels: the block an
+    FSC of two maps reads (evaluate's central crop, predict's independent half maps)."""
+    starts = [max(0, (n - max_side) // 2) for n in shape]
+    return [(start, min(n, start + max_side)) for start, n in zip(starts, shape, strict=True)]

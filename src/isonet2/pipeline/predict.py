@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -252,16 +251,15 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
                         origin_angstrom=job.info.origin_angstrom,
                     ) as out:
                         predictor.predict_into(out, sources, filters, progress=bar.update)
-                halves = _gold_standard_halves(job, predictors, sources, filters, trained_on)
+                halves = _gold_standard_halves(job, predictors, trained_on, filters, sources)
                 _record(job, table, cfg.star_file, method, result, halves)
         else:
             for share in rounds:
                 _predict_share(share, predictors, filters_for, context, bar.update)
                 if context.is_main:  # each of the round's jobs once, in order
                     for job in dict.fromkeys(job for job, _, _ in share):
-                        sources, filters = open_sources(job.plan), filters_for(job.row)
                         halves = _gold_standard_halves(
-                            job, predictors, sources, filters, trained_on
+                            job, predictors, trained_on, filters_for(job.row)
                         )
                         _record(job, table, cfg.star_file, method, result, halves)
     seconds = time.perf_counter() - started
@@ -354,13 +352,18 @@ def _y_half(ckpt: dict, path: str) -> str | None:
 def _gold_standard_halves(
     job: _Job,
     predictors: list[TilePredictor],
-    sources: list[Source],
-    filters: TileFilters,
     trained_on: tuple[str | None, ...],
+    filters: TileFilters,
+    sources: list[Source] | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """With --model2 and even/odd halves: two independent half maps of the central crop."""
-    if len(predictors) != 2 or len(sources) != 2:
+    """With --model2 and even/odd halves: two independent half maps of the central crop.
+
+    `sources`: the row's inputs where they are open already; opened here only when used.
+    """
+    if len(predictors) != 2 or len(job.plan.paths) != 2:
         return None
+    if sources is None:
+        sources = open_sources(job.plan)
     if set(trained_on) == {"top", "bottom"}:
         logger.info(
             "predicting the central crop's even and odd halves, each Y half with the "
@@ -415,9 +418,10 @@ def _two_model_fsc(
 ) -> float:
     """Plot and log the FSCs of a --model2 pair; the resolution of the independent one.
 
-    With halves, the gold standard: model on even against model2 on odd. Without (one input
-    map), only the two maps' agreement, which says how alike the networks are, not a
-    resolution; its 0.143 crossing is still returned, as the only number there is.
+    With halves, the gold standard: the independent even and odd half maps
+    (`_gold_standard_halves`). Without (one input map), only the two maps' agreement, which
+    says how alike the networks are, not a resolution; its 0.143 crossing is still returned,
+    as the only number there is.
     """
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     said: list[str] = []
@@ -425,7 +429,7 @@ def _two_model_fsc(
     pairs = [("model vs model2, both from the same input", (maps[0], maps[1]))]
     if halves is not None:
         pairs.insert(0, ("even vs odd half maps (independent)", halves))
-    resolution = math.nan
+    resolutions = []
     for name, pair in pairs:
         freq, fsc = fourier_shell_correlation(*(torch.from_numpy(v) for v in pair))
         curves[name] = (freq.numpy(), fsc.numpy())
@@ -434,10 +438,9 @@ def _two_model_fsc(
             said.append(f"{name}: above 0.143 up to Nyquist ({found:.1f} Å)")
         else:
             said.append(f"{name}: 0.143 at {found:.1f} Å")
-        if math.isnan(resolution):
-            resolution = found
+        resolutions.append(found)
     save_fsc_png(curves, pixel_size_angstrom, png)
     if halves is None:
         said[0] += " (agreement of the networks: no even/odd halves for an independent pair)"
     logger.info("FSC of %s and %s: %s (%s)", paths[0].name, paths[1].name, "; ".join(said), png)
-    return resolution
+    return resolutions[0]  # the independent pair's, where there is one

@@ -2,7 +2,7 @@
 
 Example:
     even, odd = independent_half_maps(predictors, sources, filters, 256, ("top", "bottom"))
-    freq, fsc = fourier_shell_correlation(torch.from_numpy(first), torch.from_numpy(second))
+    freq, fsc = fourier_shell_correlation(torch.from_numpy(even), torch.from_numpy(odd))
 
 `refine --split_halves` trains two networks on disjoint subtomograms (top and bottom of each
 tomogram). Their two full maps are both predicted from the same even and odd halves, so the
@@ -21,18 +21,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from isonet2.fourier.fsc import central_bounds
 from isonet2.io.pages import release_pages
 from isonet2.predict.predictor import Source, TileFilters, TilePredictor
-
-
-def crop_bounds(shape: Sequence[int], max_side: int) -> list[tuple[int, int]]:
-    """(start, stop) per axis of the central block of at most `max_side` voxels (the block
-    `isonet2.evaluate.central_crop` takes, so both FSCs of a pair read the same voxels)."""
-    bounds = []
-    for n in shape:
-        start = max(0, (n - max_side) // 2)
-        bounds.append((start, min(n, start + max_side)))
-    return bounds
 
 
 def independent_half_maps(
@@ -53,7 +44,7 @@ def independent_half_maps(
     if len(predictors) != 2 or len(sources) != 2:
         raise ValueError("need two predictors and two sources (even and odd halves)")
     shape = sources[0][0].shape
-    inner = crop_bounds(shape, max_side)
+    inner = central_bounds(shape, max_side)  # the block evaluate's FSC reads
     if set(trained_on) != {"top", "bottom"}:
         return tuple(  # type: ignore[return-value]
             _predict_block(p, source, filters, inner)
