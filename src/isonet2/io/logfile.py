@@ -25,16 +25,20 @@ REMEMBERED = 50  # warnings kept for the log; a command gives a handful
 LOG_FORMAT = logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S")
 
 
+class _LogFile(logging.FileHandler):
+    """A run's log.txt, as open_log_file attaches it."""
+
+
 class _WarningMemory(logging.Handler):
     """Keeps the package's latest warnings (and errors) of this command."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.records: deque[logging.LogRecord] = deque(maxlen=REMEMBERED)
-        self.logs_open = 0  # while a log is open its warnings go there, not here
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self.logs_open == 0:
+        handlers = logging.getLogger(PACKAGE_LOGGER).handlers
+        if not any(isinstance(h, _LogFile) for h in handlers):  # else it went into the log
             self.records.append(record)
 
 
@@ -52,7 +56,6 @@ def remember_warnings() -> None:
         logging.getLogger(PACKAGE_LOGGER).addHandler(_WarningMemory())
     else:
         memory.records.clear()
-        memory.logs_open = 0
 
 
 def forget_warnings() -> None:
@@ -64,14 +67,13 @@ def forget_warnings() -> None:
 
 def open_log_file(path: Path) -> logging.Handler:
     """Append the package's messages to `path`, starting with the warnings remembered so far."""
-    handler = logging.FileHandler(path)
+    handler = _LogFile(path)
     handler.setFormatter(LOG_FORMAT)
     memory = _memory()
     if memory is not None:  # each remembered warning into one log (split_halves opens twice)
         for record in memory.records:
             handler.handle(record)
         memory.records.clear()
-        memory.logs_open += 1
     logging.getLogger(PACKAGE_LOGGER).addHandler(handler)
     return handler
 
@@ -79,9 +81,6 @@ def open_log_file(path: Path) -> logging.Handler:
 def close_log_file(handler: logging.Handler, ending: str | None = None) -> None:
     """Stop writing to the log; `ending` (how the run ended) as its last line, log file only."""
     logging.getLogger(PACKAGE_LOGGER).removeHandler(handler)
-    memory = _memory()
-    if memory is not None:
-        memory.logs_open = max(memory.logs_open - 1, 0)
     if ending is not None:
         record = logging.LogRecord(PACKAGE_LOGGER, logging.ERROR, __file__, 0, ending, None, None)
         handler.handle(record)
