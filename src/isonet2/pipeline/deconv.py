@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from isonet2.config import DeconvConfig
+from isonet2.config import CommandConfig, DeconvConfig
 from isonet2.errors import InputError
 from isonet2.io.atomic import make_folder, remove_leftover_temps
 from isonet2.io.mrc import new_volume, open_volume, read_info
@@ -71,6 +71,17 @@ def _source_column(row: TomogramRow, column: str) -> str:
     return column
 
 
+def start_output_folder(
+    cfg: CommandConfig, output_dir: Path, outputs: list[Path], record_name: str
+) -> None:
+    """Make `output_dir`, remove the temps a run killed with SIGKILL left of `outputs` and of
+    the run record (this run writes them again), then write the record `record_name`."""
+    make_folder(output_dir, cfg.flag("output_dir"))
+    owned = {target.name for target in outputs} | {record_name}
+    remove_leftover_temps(output_dir, owned.__contains__)
+    write_run_config(cfg, output_dir / record_name)
+
+
 def check_unique_outputs(
     outputs: list[Path], star_path: Path, table: StarTable, written_column: str, flag: str
 ) -> None:
@@ -121,11 +132,7 @@ def run(cfg: DeconvConfig) -> DeconvResult:
     output_dir = Path(cfg.output_dir)
     outputs = [output_dir / f"{path.stem}_deconv.mrc" for path in inputs]
     check_unique_outputs(outputs, star_path, table, DECONV_COLUMN, cfg.flag("output_dir"))
-    make_folder(output_dir, cfg.flag("output_dir"))
-    # a run killed with SIGKILL left the temps of its maps: this run writes those maps again
-    owned = {target.name for target in outputs} | {"deconv_config.json"}
-    remove_leftover_temps(output_dir, owned.__contains__)
-    write_run_config(cfg, output_dir / "deconv_config.json")
+    start_output_folder(cfg, output_dir, outputs, "deconv_config.json")
 
     for row, info, target in progress_bar(
         list(zip(rows, infos, outputs, strict=True)), desc="deconv", unit="tomo"

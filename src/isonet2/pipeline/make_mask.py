@@ -24,10 +24,8 @@ import numpy as np
 
 from isonet2.config import MakeMaskConfig
 from isonet2.errors import InputError
-from isonet2.io.atomic import make_folder, remove_leftover_temps
 from isonet2.io.mrc import new_volume, open_volume, read_info
 from isonet2.io.progress import counted, progress_bar
-from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import (
     HALF1_COLUMN,
     MASK_COLUMN,
@@ -37,7 +35,7 @@ from isonet2.io.star import (
     read_star,
     write_star,
 )
-from isonet2.pipeline.deconv import check_unique_outputs, input_path
+from isonet2.pipeline.deconv import check_unique_outputs, input_path, start_output_folder
 from isonet2.preprocess.mask import make_mask, polygon_mask
 
 logger = logging.getLogger(__name__)
@@ -118,11 +116,7 @@ def run(cfg: MakeMaskConfig) -> MakeMaskResult:
         else None
         for row in rows
     ]
-    make_folder(output_dir, cfg.flag("output_dir"))
-    # a run killed with SIGKILL left the temps of its maps: this run writes those maps again
-    owned = {target.name for target in outputs} | {"make_mask_config.json"}
-    remove_leftover_temps(output_dir, owned.__contains__)
-    write_run_config(cfg, output_dir / "make_mask_config.json")
+    start_output_folder(cfg, output_dir, outputs, "make_mask_config.json")
 
     work = list(zip(rows, sources, infos, boundaries, outputs, strict=True))
     for row, (used, path), info, boundary, target in progress_bar(

@@ -29,12 +29,10 @@ from isonet2.config import PredictConfig
 from isonet2.errors import InputError
 from isonet2.evaluate import MAX_FSC_SIDE, central_crop
 from isonet2.fourier.fsc import fourier_shell_correlation, resolution_at_threshold
-from isonet2.io.atomic import make_folder, remove_leftover_temps
 from isonet2.io.checkpoint import load_checkpoint
 from isonet2.io.mrc import VolumeInfo, new_volume, open_volume, read_info
 from isonet2.io.pages import release_pages, return_freed_memory_promptly
 from isonet2.io.progress import counted, progress_bar
-from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import (
     CORRECTED_COLUMN,
     DENOISED_COLUMN,
@@ -45,7 +43,7 @@ from isonet2.io.star import (
 )
 from isonet2.nn.registry import model_from_checkpoint
 from isonet2.nn.symmetry import Flips, RotationAverage, wedge_preserving_rotations
-from isonet2.pipeline.deconv import check_unique_outputs
+from isonet2.pipeline.deconv import check_unique_outputs, start_output_folder
 from isonet2.pipeline.training import launch, worker_context
 from isonet2.predict.halfmaps import independent_half_maps
 from isonet2.predict.inputs import RowPlan, open_sources, plan_row, tile_filters_for
@@ -196,11 +194,8 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
     targets = [t for job in jobs for t in job.targets]
     check_unique_outputs(targets, Path(cfg.star_file), table, written_column, "--output_dir")
     if context.is_main:  # nothing is written before the inputs and outputs check out
-        make_folder(output_dir, cfg.flag("output_dir"))
-        write_run_config(cfg, output_dir / "predict_config.json")
-        names = {target.name for target in targets} | {"predict_config.json"}
-        names |= {f"{job.plan.stem}_fsc.png" for job in jobs}  # plots of --model2
-        remove_leftover_temps(output_dir, names.__contains__)
+        plots = [output_dir / f"{job.plan.stem}_fsc.png" for job in jobs]  # of --model2
+        start_output_folder(cfg, output_dir, [*targets, *plots], "predict_config.json")
     if cfg.tile_size is not None:
         for job in jobs:
             largest = -(-max(job.info.shape) // 16) * 16
