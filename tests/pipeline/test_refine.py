@@ -93,14 +93,18 @@ def test_refine_noise_level_picks_single_map(train_project: Path) -> None:
 def test_noise_level_on_halves_only_is_ignored_with_a_warning(
     halves_only: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert isonet(f"isonet.py refine tomograms.star -o 01_test --noise_level 0.2 {FAST}") == 0
+    quiet = "--with_preview False"
+    line = f"isonet.py refine tomograms.star -o 01_test --noise_level 0.2 {FAST} {quiet}"
+    assert isonet(line) == 0
     assert (halves_only / "01_test" / "network_isonet2-n2n_unet-small_32_full.pt").is_file()
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warned) == 1 and warned[0].startswith("--noise_level is ignored: tomograms.star")
     log = (halves_only / "01_test" / "log.txt").read_text()
     assert "--noise_level is ignored" in log and "  noise " not in log
     # the record holds what was trained (no noise), and the same line continues the run
-    line = f"isonet.py refine tomograms.star -o 01_test --noise_level 0.2 {SMALL} --epochs 2"
+    line = (
+        f"isonet.py refine tomograms.star -o 01_test --noise_level 0.2 {SMALL} --epochs 2 {quiet}"
+    )
     assert isonet(line) == 0
     assert not (halves_only / "01_test" / "earlier_run_1").exists()
 
@@ -207,9 +211,10 @@ def test_a_rerun_with_other_settings_sets_the_earlier_run_aside(
     recipes into one folder in turn; the earlier run now moves to earlier_run_N/."""
     out = train_project / "x"
     latest_path = out / "network_isonet2-n2n_unet-small_32_full.pt"
-    assert isonet(f"isonet.py refine tomograms.star -o x {FAST}") == 0
+    quiet = "--with_preview False"  # previews are not what this is about (saves ~15 s)
+    assert isonet(f"isonet.py refine tomograms.star -o x {FAST} {quiet}") == 0
     first = latest_path.read_bytes()
-    line = f"isonet.py refine tomograms.star -o x {SMALL} --epochs 2 --loss_func L2+FSC"
+    line = f"isonet.py refine tomograms.star -o x {SMALL} {quiet} --epochs 2 --loss_func L2+FSC"
     assert isonet(line) == 0
     aside = out / "earlier_run_1"
     assert (aside / latest_path.name).read_bytes() == first
