@@ -31,18 +31,27 @@ def test_halves_open_with_stats_and_physics(halves_row: Callable[..., TomogramRo
     assert tomogram.mask is None and tomogram.coordinates_zyx is None
 
 
-def test_single_reads_input_column_or_tomo_name(
-    tmp_path: Path, make_mrc: Callable[..., Path]
+def test_single_reads_input_column_or_deconv_else_tomo_name(
+    tmp_path: Path,
+    make_mrc: Callable[..., Path],
+    halves_row: Callable[..., TomogramRow],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     full = make_mrc(tmp_path / "full.mrc", (10, 12, 12))
     deconv = make_mrc(tmp_path / "deconv.mrc", (10, 12, 12), seed=1)
     row = TomogramRow(index=1, tomogram_path=str(full), deconv_path=str(deconv))
-    plain = open_tomogram_set([row], source="single", cube_size=8)[0]
-    chosen = open_tomogram_set(
-        [row], source="single", input_column="rlnDeconvTomoName", cube_size=8
-    )[0]
-    assert [v.path for v in plain.volumes] == [full]
-    assert [v.path for v in chosen.volumes] == [deconv]
+    chosen = open_tomogram_set([row], source="single", input_column="rlnTomoName", cube_size=8)[0]
+    assert [v.path for v in chosen.volumes] == [full] and chosen.column == "rlnTomoName"
+    # by default a row's deconvolved map, else its full map: what predict and the previews
+    # read by default (rlnTomoName here left the tutorial's deconv step out of training)
+    no_deconv = TomogramRow(index=2, tomogram_path=str(full))
+    caplog.set_level(logging.INFO, logger="isonet2")
+    plain, other = open_tomogram_set([row, no_deconv], source="single", cube_size=8)
+    assert [v.path for v in plain.volumes] == [deconv] and plain.column == "rlnDeconvTomoName"
+    assert [v.path for v in other.volumes] == [full] and other.column == "rlnTomoName"
+    assert "single maps from rlnDeconvTomoName (1 row), rlnTomoName (1 row)" in caplog.text
+    halves = open_tomogram_set([halves_row(shape=(16, 32, 32))], source="halves", cube_size=8)
+    assert halves[0].column == ""
     with pytest.raises(ValueError):
         _ = chosen.halves
     empty = TomogramRow(index=2, tomogram_path=str(full))

@@ -258,7 +258,8 @@ class RefineConfig(TrainingConfig):
     )
     input_column: str | None = param(
         None,
-        "star column of the single maps to train on (e.g. rlnDeconvTomoName); method isonet2",
+        "star column of the single maps to train on (method isonet2); by default each row's "
+        "rlnDeconvTomoName falling back to rlnTomoName, as predict reads them",
         aliases=("inputcolumn",),
     )
     mw_weight: float | None = param(

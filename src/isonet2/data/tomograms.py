@@ -28,6 +28,7 @@ from isonet2.io.mrc import open_volume, read_info
 from isonet2.io.progress import counted
 from isonet2.io.star import (
     COLUMNS,
+    DECONV_COLUMN,
     HALF1_COLUMN,
     MASK_COLUMN,
     TOMOGRAM_COLUMN,
@@ -121,6 +122,7 @@ class Tomogram:
     number_subtomos: int
     box_file: Path | None
     coordinates_zyx: np.ndarray | None
+    column: str = ""  # the star column a single map came from; "" for halves
 
     @property
     def halves(self) -> tuple[MappedVolume, MappedVolume]:
@@ -159,8 +161,11 @@ def open_tomogram_set(
 ) -> TomogramSet:
     """Open and check every row's files for training on cubes of `cube_size`³ voxels.
 
-    source "halves" reads the even/odd half tomograms; "single" reads `input_column`
-    (e.g. rlnDeconvTomoName), or rlnTomoName when None. Raises InputError (one line) for a
+    source "halves" reads the even/odd half tomograms; "single" reads `input_column`, or when
+    None each row's rlnDeconvTomoName falling back to rlnTomoName (what predict and the
+    previews read by default, so a model sees at prediction the kind of map it trained on;
+    training rlnTomoName after `deconv` made the tutorial's deconv step reach only the
+    previews and predictions). Raises InputError (one line) for a
     missing file or column value, mismatched shapes, or a tomogram smaller than the cube.
     """
     if source not in ("halves", "single"):
@@ -169,8 +174,16 @@ def open_tomogram_set(
         raise ValueError(f"cube_size must be positive, not {cube_size}")
     if not rows:
         raise InputError("the star file has no tomogram rows; run isonet.py prepare_star first")
-    column = check_path_column(input_column) if input_column else TOMOGRAM_COLUMN
+    column = check_path_column(input_column) if input_column else None
     tomograms = tuple(_open_row(row, source, column, cube_size) for row in rows)
+    if source == "single":
+        read = [t.column for t in tomograms]
+        logger.info(
+            "single maps from %s",
+            ", ".join(
+                f"{name} ({counted(read.count(name), 'row')})" for name in dict.fromkeys(read)
+            ),
+        )
     logger.info(
         "opened %s (%s), %d cubes of %d³ per epoch",
         counted(len(tomograms), "tomogram"),
@@ -181,8 +194,9 @@ def open_tomogram_set(
     return TomogramSet(tomograms=tomograms, source=source, cube_size=cube_size)
 
 
-def _open_row(row: TomogramRow, source: Source, column: str, cube_size: int) -> Tomogram:
+def _open_row(row: TomogramRow, source: Source, column: str | None, cube_size: int) -> Tomogram:
     volumes: tuple[MappedVolume, ...]
+    read = ""
     if source == "halves":
         if not row.has_halves:
             raise InputError(
@@ -199,6 +213,9 @@ def _open_row(row: TomogramRow, source: Source, column: str, cube_size: int) -> 
                 f"{volumes[0].path} {volumes[0].shape}; pair halves of the same tomogram"
             )
     else:
+        if column is None:
+            column = DECONV_COLUMN if row.path_in_column(DECONV_COLUMN) else TOMOGRAM_COLUMN
+        read = column
         path = row.path_in_column(column)
         if path is None:
             raise InputError(
@@ -248,6 +265,7 @@ def _open_row(row: TomogramRow, source: Source, column: str, cube_size: int) -> 
         number_subtomos=row.number_subtomos,
         box_file=box,
         coordinates_zyx=coordinates,
+        column=read,
     )
 
 

@@ -5,7 +5,9 @@ Example:
 
 Method auto: even/odd halves -> isonet2-n2n; full maps only -> isonet2; both -> isonet2-n2n
 unless --noise_level > 0 asks for the single-map recipe; --input_column or --with_deconv
-train single maps. Rerunning into the same output folder resumes an unfinished run.
+train single maps. Single maps are each row's rlnDeconvTomoName, else its rlnTomoName, unless
+--input_column names a column (predict reads the same by default). Rerunning into the same
+output folder resumes an unfinished run.
 With --gpuID 0,1 (or --cpu_workers 2 on the CPU) one data-parallel worker trains per GPU; the
 command also runs as the workers of an outer torchrun.
 """
