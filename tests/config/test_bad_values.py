@@ -13,7 +13,7 @@ import pytest
 from isonet2.cli import run
 from isonet2.config import PredictConfig, PrepareStarConfig, RefineConfig
 from isonet2.config.argv import parse_command_line
-from isonet2.config.base import MAX_BATCH_SIZE, MAX_SEED
+from isonet2.config.base import MAX_BATCH_SIZE, MAX_INDEX, MAX_SEED, parse_index_selection
 
 
 def refused(capsys: pytest.CaptureFixture[str], line: str) -> str:
@@ -235,6 +235,38 @@ def test_output_prefix_cannot_name_a_folder(
     assert "--output_dir" in err
 
 
+@pytest.mark.parametrize("prefix", ["a\nb_", "tab\t_", "bell\x07_"])
+def test_output_prefix_cannot_hold_a_line_break_or_control_character(
+    capsys: pytest.CaptureFixture[str], prefix: str
+) -> None:
+    """A line break went into the map's name and, from there, split the star's row in two."""
+    assert run(["predict", "t.star", "m.pt", "--output_prefix", prefix]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a line break or another control character" in err, err
+
+
 def test_plain_output_prefix_is_accepted() -> None:
     cfg = parse_command_line(PredictConfig, ["t.star", "m.pt", "--output_prefix", "run1_"])
     assert isinstance(cfg, PredictConfig) and cfg.output_prefix == "run1_"
+
+
+@pytest.mark.parametrize(
+    ("selection", "message"),
+    [
+        ("1-99999999999", "index 99999999999 is beyond any star file's rows"),
+        ("3,2000000", "index 2000000 is beyond any star file's rows"),
+        ("5-3", "range '5-3' runs backwards; write it as 3-5"),
+        ("1,x", "'x' is not an index or a range like 3-5"),
+    ],
+)
+def test_tomo_idx_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], selection: str, message: str
+) -> None:
+    """A range to 10**11 built the whole list first: a MemoryError traceback."""
+    assert message in refused(capsys, f"deconv t.star --tomo_idx {selection}")
+
+
+def test_tomo_idx_reads_ranges_and_lists() -> None:
+    assert parse_index_selection("[1, 3-5,4]") == [1, 3, 4, 5]
+    assert parse_index_selection("all") is None
+    assert len(parse_index_selection(f"1-{MAX_INDEX}") or []) == MAX_INDEX

@@ -132,6 +132,10 @@ def test_other_blocks_and_comments_are_written_back(tmp_path: Path) -> None:
         ("plain space/a.mrc", "'plain space/a.mrc'"),
         ("tom's data/a b.mrc", '"tom\'s data/a b.mrc"'),
         ('say "hi"/a.mrc', "'say \"hi\"/a.mrc'"),
+        # a quote or backslash inside a word: written bare, no reader could split the line
+        ("John's/a.mrc", '"John\'s/a.mrc"'),
+        ('a"b.mrc', "'a\"b.mrc'"),
+        ("C:\\maps\\a.mrc", "'C:\\maps\\a.mrc'"),
     ],
 )
 def test_values_are_quoted_as_star_files_quote_them(tmp_path: Path, name: str, cell: str) -> None:
@@ -143,6 +147,15 @@ def test_values_are_quoted_as_star_files_quote_them(tmp_path: Path, name: str, c
     assert read_star(path).rows[0].tomogram_path == name
     if "'" not in name and '"' not in name:
         assert starfile.read(path)["rlnTomoName"].tolist() == [name]
+
+
+def test_a_line_break_in_a_value_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "q.star"
+    path.write_text("kept")
+    table = StarTable(rows=[TomogramRow(index=1, tomogram_path="a\nb.mrc")])
+    with pytest.raises(InputError, match="holds a line break, which a star file cannot store"):
+        write_star(table, path)
+    assert path.read_text() == "kept" and [p.name for p in tmp_path.iterdir()] == ["q.star"]
 
 
 def test_a_missing_file_names_the_likeliest_fix(

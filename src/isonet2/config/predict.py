@@ -108,10 +108,10 @@ class PredictConfig(TomoSelection):
     @field_validator("output_prefix")
     @classmethod
     def _plain_prefix(cls, value: str) -> str:
-        if any(mark in value for mark in ("/", "\\", "\0")):
+        if any(mark in value for mark in ("/", "\\")) or not value.isprintable():
             raise ValueError(
-                "a file name prefix cannot hold '/', '\\' or a NUL character; choose the "
-                "folder with --output_dir"
+                "a file name prefix cannot hold '/', '\\', a line break or another control "
+                "character; choose the folder with --output_dir"
             )
         return value
 

@@ -398,7 +398,9 @@ def _format(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     text = str(value)
-    if not text or any(ch.isspace() for ch in text) or text[0] in "_#'\"":
+    if any(ch in "\n\r" for ch in text):
+        raise InputError(f"{text!r} holds a line break, which a star file cannot store; rename it")
+    if not text or any(ch.isspace() or ch in "'\"\\" for ch in text) or text[0] in "_#":
         # STAR quoting, which other readers (RELION, starfile) understand: a whole value in
         # single or in double quotes; shell quoting only where a value holds both kinds
         if "'" not in text:
