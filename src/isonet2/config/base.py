@@ -107,12 +107,23 @@ def parse_index_selection(text: str | None) -> list[int] | None:
             first, last = int(match.group(1)), int(match.group(2))
             if first > last:
                 raise ValueError(f"range '{part}' runs backwards; write it as {last}-{first}")
+            _check_index(last)
             picked.extend(range(first, last + 1))
         elif part.isdigit():
-            picked.append(int(part))
+            picked.append(_check_index(int(part)))
         else:
             raise ValueError(f"'{part}' is not an index or a range like 3-5")
     return sorted(set(picked))
+
+
+MAX_INDEX = 1_000_000  # far beyond any star file; a range up to it fits in memory
+
+
+def _check_index(index: int) -> int:
+    """`index` if some star file could hold it (a range to 10**11 ran out of memory)."""
+    if index > MAX_INDEX:
+        raise ValueError(f"index {index} is beyond any star file's rows; give at most {MAX_INDEX}")
+    return index
 
 
 class CommandConfig(BaseModel):
