@@ -18,13 +18,18 @@ logger = logging.getLogger(__name__)
 
 
 def parse_gpu_ids(text: str | None) -> list[int] | None:
-    """ "0,1" -> [0, 1]; None/"" -> None (all visible). A non-number is an InputError."""
+    """ "0,1" -> [0, 1]; None/"" -> None (all visible). A non-number or a GPU named twice is
+    an InputError."""
     if text is None or not str(text).strip():
         return None
     try:
-        return [int(part) for part in str(text).strip("[]() ").split(",") if part.strip()]
+        ids = [int(part) for part in str(text).strip("[]() ").split(",") if part.strip()]
     except ValueError:
         raise InputError(f"--gpuID '{text}': expected GPU numbers such as 0 or 0,1") from None
+    twice = [i for n, i in enumerate(ids) if i in ids[:n]]
+    if twice:  # two workers on one GPU: NCCL stopped them with a dozen lines of its own
+        raise InputError(f"--gpuID {text}: GPU {twice[0]} is named twice; name each GPU once")
+    return ids
 
 
 def select_devices(gpu_ids: str | None) -> list[torch.device]:

@@ -1,0 +1,27 @@
+"""--gpuID words: which fail in one line before any worker starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from isonet2.cli import run
+from isonet2.errors import InputError
+from isonet2.train.devices import parse_gpu_ids
+
+
+def test_gpu_ids_parse_as_lists_of_indices() -> None:
+    assert parse_gpu_ids("0,1") == [0, 1]
+    assert parse_gpu_ids("[2, 0]") == [2, 0]
+    assert parse_gpu_ids(None) is None and parse_gpu_ids(" ") is None
+    with pytest.raises(InputError, match="expected GPU numbers such as 0 or 0,1"):
+        parse_gpu_ids("a")
+
+
+@pytest.mark.parametrize("text", ["0,0", "0,1,0"])
+def test_a_gpu_named_twice_is_one_line(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """On a GPU, two workers on one device ended in a dozen lines of NCCL errors."""
+    with pytest.raises(InputError, match="GPU 0 is named twice; name each GPU once"):
+        parse_gpu_ids(text)
+    assert run(["refine", "missing.star", "--gpuID", text]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "named twice" in err and "Traceback" not in err, err
