@@ -60,6 +60,16 @@ class VolumeInfo:
 _WARNED_LONGER: set[Path] = set()  # files longer than their header says, warned about once
 
 
+def require_tomogram(path: str | os.PathLike[str], shape: tuple[int, ...]) -> None:
+    """InputError when `shape` (z, y, x) is a 2D image (one voxel thick along an axis):
+    the tomogram commands read such files without complaint and wrote flat "results"."""
+    if 1 in shape:
+        raise InputError(
+            f"{path}: shape {tuple(shape)} (z, y, x) is a 2D image, not a tomogram; give the "
+            "reconstructed 3D volumes"
+        )
+
+
 def read_info(path: str | os.PathLike[str]) -> VolumeInfo:
     """Read and check an MRC header without touching the data."""
     file = Path(path)

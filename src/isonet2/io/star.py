@@ -281,7 +281,7 @@ def table_from_cells(cells: StarCells, source: str) -> StarTable:
         if "pixel_size_angstrom" not in values:
             raise InputError(f"{source}: row {row_number}, column rlnPixelSize is empty")
         row = TomogramRow(**values, extra=extra)
-        _check_physics(row, f"{source}: row {row_number}")
+        check_physics(row, f"{source}: row {row_number}")
         _check_halves(row, f"{source}: row {row_number}")
         for earlier, other in enumerate(rows, start=1):
             if other.index == row.index:
@@ -310,7 +310,26 @@ MAX_VOLTAGE_KV = 3000.0
 MAX_CS_MM = 100.0
 
 
-def _check_physics(row: TomogramRow, where: str) -> None:
+MIN_DEFOCUS_ANGSTROM = 100.0  # below: a value in µm (real defocus runs 5,000-100,000 Å)
+
+
+def defocus_in_microns(rows: list[TomogramRow]) -> str | None:
+    """A warning when some rows' defocus lies between 0 and 100 Å: a value in µm, whose CTF
+    would do nothing (its first zero lies far beyond Nyquist); None when every row is fine."""
+    small = [row for row in rows if 0 < row.defocus_angstrom < MIN_DEFOCUS_ANGSTROM]
+    if not small:
+        return None
+    row = small[0]
+    return (
+        f"rlnDefocus {row.defocus_angstrom:g} Å (row {row.index}"
+        + (f" and {len(small) - 1} more" if len(small) > 1 else "")
+        + f") looks like µm: rlnDefocus is in Å, {row.defocus_angstrom:g} µm = "
+        f"{row.defocus_angstrom * 1e4:g} Å; at {row.defocus_angstrom:g} Å there is no CTF to "
+        "correct"
+    )
+
+
+def check_physics(row: TomogramRow, where: str, fix: str = "fix the star file") -> None:
     """InputError naming `where` and the column when a row's acquisition values are impossible
     (each would otherwise fail later, deep in a filter, without saying which row). NaN fails
     every comparison below, so it is refused too."""
@@ -346,7 +365,7 @@ def _check_physics(row: TomogramRow, where: str) -> None:
         if not valid:
             value = getattr(row, COLUMNS[label][0])
             shown = f"{value:g}" if isinstance(value, float) else str(value)
-            raise InputError(f"{where}, column {label}: {shown} {need}; fix the star file")
+            raise InputError(f"{where}, column {label}: {shown} {need}; {fix}")
     if not -90 <= row.tilt_min_deg <= row.tilt_max_deg <= 90:
         raise InputError(
             f"{where}, columns rlnTiltMin and rlnTiltMax: {row.tilt_min_deg:g}.."

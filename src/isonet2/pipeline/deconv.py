@@ -19,7 +19,7 @@ from pathlib import Path
 from isonet2.config import CommandConfig, DeconvConfig
 from isonet2.errors import InputError
 from isonet2.io.atomic import make_folder, remove_leftover_temps
-from isonet2.io.mrc import new_volume, open_volume, read_info
+from isonet2.io.mrc import new_volume, open_volume, read_info, require_tomogram
 from isonet2.io.progress import counted, progress_bar
 from isonet2.io.runrecord import write_run_config
 from isonet2.io.star import (
@@ -30,6 +30,7 @@ from isonet2.io.star import (
     StarTable,
     TomogramRow,
     check_path_column,
+    defocus_in_microns,
     missing_file,
     read_star,
     write_star,
@@ -129,6 +130,11 @@ def run(cfg: DeconvConfig) -> DeconvResult:
             HALF1_COLUMN,
         )
     infos = [read_info(path) for path in inputs]
+    for info in infos:
+        require_tomogram(info.path, info.shape)
+    microns = defocus_in_microns(rows)
+    if microns:
+        logger.warning("%s; fix rlnDefocus in %s", microns, star_path)
     output_dir = Path(cfg.output_dir)
     outputs = [output_dir / f"{path.stem}_deconv.mrc" for path in inputs]
     check_unique_outputs(outputs, star_path, table, DECONV_COLUMN, cfg.flag("output_dir"))

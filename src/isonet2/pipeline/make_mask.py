@@ -24,7 +24,7 @@ import numpy as np
 
 from isonet2.config import MakeMaskConfig
 from isonet2.errors import InputError
-from isonet2.io.mrc import new_volume, open_volume, read_info
+from isonet2.io.mrc import new_volume, open_volume, read_info, require_tomogram
 from isonet2.io.progress import counted, progress_bar
 from isonet2.io.star import (
     HALF1_COLUMN,
@@ -107,6 +107,8 @@ def run(cfg: MakeMaskConfig) -> MakeMaskResult:
     rows = table.select(cfg.selected_indices())
     sources = [mask_source(row, column, star_path) for row in rows]
     infos = [read_info(path) for _, path in sources]
+    for info in infos:
+        require_tomogram(info.path, info.shape)
     output_dir = Path(cfg.output_dir)
     outputs = [output_dir / f"{path.stem}_mask.mrc" for _, path in sources]
     check_unique_outputs(outputs, star_path, table, MASK_COLUMN, cfg.flag("output_dir"))

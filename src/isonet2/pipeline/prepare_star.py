@@ -18,10 +18,23 @@ import numpy as np
 from isonet2.config import PrepareStarConfig
 from isonet2.errors import InputError
 from isonet2.io.coordinates import read_coordinates
-from isonet2.io.mrc import VolumeInfo, list_volumes, new_volume, open_volume, read_info
+from isonet2.io.mrc import (
+    VolumeInfo,
+    list_volumes,
+    new_volume,
+    open_volume,
+    read_info,
+    require_tomogram,
+)
 from isonet2.io.progress import counted, progress_bar
 from isonet2.io.runrecord import write_run_config
-from isonet2.io.star import StarTable, TomogramRow, write_star
+from isonet2.io.star import (
+    StarTable,
+    TomogramRow,
+    check_physics,
+    defocus_in_microns,
+    write_star,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -194,11 +207,7 @@ def run(cfg: PrepareStarConfig) -> PrepareStarResult:
         else:
             infos = [read_info(p) for p in full]
     for info in infos:
-        if 1 in info.shape:
-            raise InputError(
-                f"{info.path}: shape {info.shape} (z, y, x) is a 2D image, not a tomogram; "
-                "give the reconstructed 3D volumes"
-            )
+        require_tomogram(info.path, info.shape)
     count = len(infos)
     pixel_sizes = _pixel_sizes(cfg, infos)
     defoci = _per_tomogram(cfg.defocus, count, "--defocus")
@@ -253,6 +262,15 @@ def run(cfg: PrepareStarConfig) -> PrepareStarResult:
         )
         for i in range(count)
     ]
+    for row in rows:  # what every later command would refuse when it reads the star
+        check_physics(
+            row,
+            f"{row.tomogram_path or row.half1_path}",
+            "check --pixel_size (or the MRC header), --defocus, --voltage, --cs and --ac",
+        )
+    microns = defocus_in_microns(rows)
+    if microns:
+        logger.warning("%s; give --defocus in Å", microns)
     table = StarTable(rows=rows)
     write_star(table, star_path)
     write_run_config(cfg, star_path.with_name(f"{star_path.stem}.prepare_star.json"))

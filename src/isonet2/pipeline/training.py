@@ -26,7 +26,7 @@ from isonet2.io.atomic import make_folder
 from isonet2.io.logfile import close_log_file, forget_warnings, open_log_file
 from isonet2.io.mrc import new_volume, open_volume
 from isonet2.io.runrecord import write_run_config
-from isonet2.io.star import StarTable
+from isonet2.io.star import StarTable, defocus_in_microns
 from isonet2.predict.inputs import open_sources, plan_row, tile_filters_for
 from isonet2.predict.pictures import Slices, central_slices, save_slices_png
 from isonet2.predict.predictor import TilePredictor
@@ -183,6 +183,11 @@ def warn_without_defocus(table: StarTable, cfg: TrainingConfig) -> None:
     A warning, not an error: the tutorial's prepare_star line gives no defocus."""
     if cfg.CTF_mode == "None":
         return
+    microns = defocus_in_microns(table.rows)
+    if microns:
+        logger.warning(
+            "%s (%s); fix rlnDefocus in %s", microns, cfg.flag("CTF_mode"), cfg.star_file
+        )
     missing = [row.index for row in table.rows if row.defocus_angstrom == 0]
     if not missing:
         return
