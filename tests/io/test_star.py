@@ -106,6 +106,29 @@ def test_write_read_round_trip_is_exact(tmp_path: Path) -> None:
     assert "<NA>" not in path.read_text()
 
 
+def test_a_table_of_optics_rows_before_the_tomograms_is_kept_not_read(tmp_path: Path) -> None:
+    """RELION puts data_optics (a loop of its own rows) first; that block was taken for the
+    tomogram table: "column rlnPixelSize is missing"."""
+    optics = "data_optics\n\nloop_\n_rlnOpticsGroup\n_rlnVoltage\n1 300\n\n"
+    table_text = "data_tomos\n\nloop_\n_rlnIndex\n_rlnTomoName\n_rlnPixelSize\n1 a.mrc 10\n"
+    path = tmp_path / "t.star"
+    path.write_text(optics + table_text)
+    table = read_star(path)
+    assert table.block_name == "tomos" and [r.tomogram_path for r in table.rows] == ["a.mrc"]
+    write_star(table, path)
+    assert path.read_text().startswith(optics)
+
+
+def test_a_second_table_of_tomograms_is_refused(tmp_path: Path) -> None:
+    """Two star files pasted into one: the second table's rows were skipped without a word."""
+    one = "data_\n\nloop_\n_rlnIndex\n_rlnTomoName\n_rlnPixelSize\n1 a.mrc 10\n\n"
+    two = "data_more\n\nloop_\n_rlnIndex\n_rlnTomoName\n_rlnPixelSize\n1 b.mrc 10\n"
+    path = tmp_path / "ab.star"
+    path.write_text(one + two)
+    with pytest.raises(InputError, match=r"ab\.star:9: a second table of tomograms \(data_more\)"):
+        read_star(path)
+
+
 def test_other_blocks_and_comments_are_written_back(tmp_path: Path) -> None:
     """Commands rewrite the star to add their columns; nothing else in it may be lost."""
     optics = "# made by hand\ndata_optics\n\n_rlnVoltage 300\n\n"

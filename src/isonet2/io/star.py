@@ -215,10 +215,12 @@ def read_star_cells(path: str | os.PathLike[str]) -> StarCells:
         if not line or line.startswith("#"):
             continue
         if line.startswith("data_"):
-            if records:
-                block_end = number - 1  # only the first block with rows is the tomogram table
+            if records and _TABLE_LABELS & set(labels):
+                block_end = number - 1  # the first block of tomogram rows is the table
+                _refuse_a_second_table(star_path, lines, block_end)
                 break
-            block, labels, in_loop, comments = line[5:], [], False, []
+            # blocks before it (none, or other rows: RELION's data_optics) are kept as they are
+            block, labels, records, in_loop, comments = line[5:], [], [], False, []
             block_start = number - 1  # blocks without rows before it are kept as they are
         elif line == "loop_":
             in_loop = True
@@ -248,6 +250,28 @@ def read_star_cells(path: str | os.PathLike[str]) -> StarCells:
         after=lines[block_end:],
         comments=comments,
     )
+
+
+# a block whose loop has one of these columns holds tomogram rows
+_TABLE_LABELS = frozenset({"rlnTomoName", "rlnTomoReconstructedTomogramHalf1", "rlnIndex"})
+
+
+def _refuse_a_second_table(star_path: Path, lines: list[str], start: int) -> None:
+    """InputError when lines[start:] hold another block of tomogram rows: only the first was
+    read, the others were skipped without a word (two star files pasted into one)."""
+    block, block_line = "", 0
+    labels: set[str] = set()
+    for number, raw in enumerate(lines[start:], start=start + 1):
+        line = raw.strip()
+        if line.startswith("data_"):
+            block, labels, block_line = line, set(), number
+        elif line.startswith("_"):
+            labels.add(line.split()[0][1:])
+        elif line and not line.startswith("#") and line != "loop_" and _TABLE_LABELS & labels:
+            raise InputError(
+                f"{star_path}:{block_line}: a second table of tomograms ({block}); isonet2 "
+                "reads one per star file: merge the rows into the first table or split the file"
+            )
 
 
 def parse_cell(label: str, text: str, where: str) -> Any:
