@@ -256,3 +256,23 @@ def test_a_pixel_size_unlike_the_headers_is_used_with_a_warning(
     caplog.clear()
     assert isonet("isonet.py prepare_star -e EVN -o ODD --pixel_size 5.4 --star_name b.star") == 0
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_a_rerun_keeps_the_star_it_replaces(
+    cwd: Path, make_mrc: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The tutorial reruns prepare_star into tomograms.star; the defocus a user had typed into
+    it (and the columns deconv, make_mask and predict had added) were gone for good."""
+    halves(cwd, make_mrc, count=2)
+    line = "isonet.py prepare_star -e EVN -o ODD --pixel_size 5.4"
+    assert isonet(line) == 0
+    assert isonet(line) == 0  # the same star again: nothing to keep
+    assert not (cwd / "tomograms.star.bak").exists() and "kept as" not in caplog.text
+    edited = (cwd / "tomograms.star").read_text().replace(" 0.0 ", " 31000.0 ")
+    (cwd / "tomograms.star").write_text(edited)
+    assert isonet(line) == 0
+    assert (cwd / "tomograms.star.bak").read_text() == edited
+    assert "tomograms.star existed: replaced, the earlier file is kept as tomograms.star.bak" in (
+        caplog.text
+    )
+    assert read_star("tomograms.star.bak").rows[0].defocus_angstrom == 31000.0

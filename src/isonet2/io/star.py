@@ -19,6 +19,7 @@ same file, two rows with one rlnIndex, and (`read_star`) a table without rows.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shlex
@@ -28,7 +29,9 @@ from typing import Any
 
 from isonet2.config.base import MAX_SUBTOMOS
 from isonet2.errors import InputError
-from isonet2.io.atomic import publish, remove_leftover_temps, temp_beside
+from isonet2.io.atomic import copy_atomic, publish, remove_leftover_temps, temp_beside
+
+logger = logging.getLogger(__name__)
 
 _EMPTY = {"<na>", "none", "nan", "", "null", "n/a"}
 
@@ -495,6 +498,18 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
 
 
 STALE_STAR_TEMP_S = 60.0  # a star's temp lives milliseconds: one this old was left by a kill
+
+
+def replace_star(table: StarTable, path: str | os.PathLike[str]) -> None:
+    """Write a new star over `path` (prepare_star, simulate), keeping an existing file that
+    differs as `path`.bak: rerunning prepare_star, as the tutorial does, replaced a star the
+    user had edited (defocus) or commands had extended (deconv, mask, corrected columns)."""
+    target = Path(path)
+    if target.is_file() and target.read_text(errors="replace") != format_star(table):
+        backup = target.with_name(target.name + ".bak")
+        copy_atomic(target, backup)
+        logger.warning("%s existed: replaced, the earlier file is kept as %s", target, backup)
+    write_star(table, target)
 
 
 def write_star(table: StarTable, path: str | os.PathLike[str]) -> None:

@@ -33,7 +33,7 @@ from isonet2.io.star import (
     TomogramRow,
     check_physics,
     defocus_in_microns,
-    write_star,
+    replace_star,
 )
 
 logger = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ def _check_star_target(path: Path, flag: str) -> None:
     if b"\0" in start or b"data_" not in start:
         raise InputError(
             f"{flag} {path}: this file exists and is not a star file; writing the star would "
-            "replace it: give another name (an existing star is replaced)"
+            "replace it: give another name (an existing star is replaced and kept as <name>.bak)"
         )
 
 
@@ -272,7 +272,7 @@ def run(cfg: PrepareStarConfig) -> PrepareStarResult:
     if microns:
         logger.warning("%s; give --defocus in Å", microns)
     table = StarTable(rows=rows)
-    write_star(table, star_path)
+    replace_star(table, star_path)
     write_run_config(cfg, star_path.with_name(f"{star_path.stem}.prepare_star.json"))
     logger.info("wrote %s with %s:\n%s", star_path, counted(count, "tomogram"), _summary(table))
     return PrepareStarResult(star_path=star_path, table=table)

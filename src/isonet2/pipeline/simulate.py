@@ -23,7 +23,7 @@ from isonet2.io.atomic import make_folder
 from isonet2.io.mrc import write_volume
 from isonet2.io.progress import counted, progress_bar
 from isonet2.io.runrecord import write_run_config
-from isonet2.io.star import StarTable, TomogramRow, write_star
+from isonet2.io.star import StarTable, TomogramRow, replace_star
 from isonet2.pipeline.prepare_star import AUTO_SUBTOMOS_TOTAL
 from isonet2.simulate import (
     AcquisitionSettings,
@@ -138,7 +138,7 @@ def run(cfg: SimulateConfig) -> SimulateResult:
         used.append(sim.settings)
     table = StarTable(rows=rows)
     star_path = root / STAR_NAME
-    write_star(table, star_path)
+    replace_star(table, star_path)
     write_run_config(cfg, root / "simulate_config.json")
     logger.info("%s", _summary(star_path, used[0], len(rows)))
     return SimulateResult(star_path=star_path, table=table, settings=used)
