@@ -205,6 +205,19 @@ def test_an_os_error_is_one_line_naming_the_path(
     )
 
 
+def test_running_out_of_host_memory_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """numpy's MemoryError for a 67.6 GiB plane came as a traceback."""
+    words = ["simulate", "-o", str(tmp_path / "s"), "--shape", "100000,100000,100000"]
+    assert run([*words, "--ntomos", "1"]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith(
+        "isonet.py simulate: error: out of host memory"
+    )
+    assert "Unable to allocate" in errors[0] and "give smaller sizes" in errors[0]
+
+
 @pytest.mark.parametrize(
     "words",
     [

@@ -115,6 +115,14 @@ def run(argv: list[str]) -> int:
     except OSError as error:  # full disk, read-only folder, ...: the machine, not a bug
         print(f"{PROG} {name}: error: {os_error_line(error)}", file=sys.stderr)
         return 1
+    except MemoryError as error:  # e.g. simulate --shape 100000,100000,100000
+        detail = f" ({error})" if str(error) else ""
+        print(
+            f"{PROG} {name}: error: out of host memory{detail}; give smaller sizes or run "
+            "on a machine with more memory",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
