@@ -127,6 +127,22 @@ def test_header_dimensions_below_one_refused(tmp_path: Path, word: int, value: i
     assert f"={value}" in str(info.value) and "\n" not in str(info.value)
 
 
+def test_an_axis_order_other_than_xyz_is_refused_and_unset_fields_pass(tmp_path: Path) -> None:
+    """A file stored Z, Y, X (mapc 3, maps 1) was read as X, Y, Z: the beam axis wrong."""
+    good = tmp_path / "good.mrc"
+    write_volume(good, np.zeros((4, 5, 6), np.float32))
+    swapped = tmp_path / "zyx.mrc"
+    _with_header_int(good, swapped, 16, 3)  # words 16, 17, 18: mapc, mapr, maps
+    _with_header_int(swapped, swapped, 18, 1)
+    with pytest.raises(InputError, match=r"zyx\.mrc: its axis order \(mapc, mapr, maps\) = "):
+        read_info(swapped)
+    unset = tmp_path / "unset.mrc"
+    _with_header_int(good, unset, 16, 0)
+    _with_header_int(unset, unset, 17, 0)
+    _with_header_int(unset, unset, 18, 0)
+    assert read_info(unset).shape == read_info(good).shape == (4, 5, 6)
+
+
 @pytest.mark.parametrize("mode", [3, 4])
 def test_complex_modes_refused(tmp_path: Path, mode: int) -> None:
     path = tmp_path / "fft.mrc"

@@ -127,6 +127,13 @@ def _check_header(file: Path, header: np.recarray) -> None:
             f"{file}: header dimensions nx={sizes[0]}, ny={sizes[1]}, nz={sizes[2]} are invalid; "
             "each must be at least 1, so the header is damaged: copy or reconstruct the file again"
         )
+    axes = (int(header.mapc), int(header.mapr), int(header.maps))
+    if axes not in ((1, 2, 3), (0, 0, 0)):  # 0: a writer that left the fields unset
+        raise InputError(
+            f"{file}: its axis order (mapc, mapr, maps) = {axes} is not X, Y, Z (1, 2, 3): read "
+            "as stored, the beam axis would be wrong; reorder the volume to X, Y, Z (e.g. IMOD "
+            "clip rotx, or resave it with mrcfile/numpy)"
+        )
     mode = int(header.mode)
     if mode in _COMPLEX_MODES:
         raise InputError(
