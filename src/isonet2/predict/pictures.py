@@ -57,12 +57,12 @@ def _show(axis: plt.Axes, image: np.ndarray, title: str) -> None:
 def save_slices_png(volumes: Mapping[str, Slices], path: Path) -> Path:
     """Write one figure row per named volume's central slices (+ spectra), atomically."""
     rows = len(volumes)
-    figure, axes = plt.subplots(rows, 6, figsize=(15, 2.6 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, 6, figsize=(15, 2.8 * rows), squeeze=False)
     for r, (name, slices) in enumerate(volumes.items()):
         for c, (view, image) in enumerate(zip(_VIEWS, slices, strict=True)):
             _show(axes[r, c], image, f"{name} {view}")
             _show(axes[r, c + 3], log_power(image), f"{name} {view} power")
-    figure.tight_layout()
+    figure.tight_layout(h_pad=1.5)  # a row's titles touched the square XY image above them
     return save_figure(figure, path, dpi=80)
 
 
