@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -82,3 +83,20 @@ def test_saving_a_picture_announces_it(tmp_path, monkeypatch):
 
 def test_counted_puts_the_noun_in_the_right_number():
     assert [counted(n, "epoch") for n in (0, 1, 2)] == ["0 epochs", "1 epoch", "2 epochs"]
+
+
+def test_a_bar_into_a_file_redraws_seldom_and_on_a_terminal_often(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`refine ... >> 01_test/log.txt 2>&1` (the tutorial) kept ten redraws a second."""
+    import isonet2.io.progress as progress
+
+    monkeypatch.setattr(progress, "_stderr_is_terminal", lambda: False)
+    with progress.progress_bar(range(3), desc="x", file=io.StringIO()) as bar:
+        assert bar.mininterval == progress.NON_TERMINAL_INTERVAL_S == 30.0
+    monkeypatch.setattr(progress, "_stderr_is_terminal", lambda: True)
+    with progress.progress_bar(range(3), desc="x", file=io.StringIO()) as bar:
+        assert bar.mininterval == 0.1  # tqdm's own
+    monkeypatch.setattr(progress, "_stderr_is_terminal", lambda: False)
+    with progress.progress_bar(range(3), desc="x", file=io.StringIO(), mininterval=1) as bar:
+        assert bar.mininterval == 1  # a caller's own choice stands

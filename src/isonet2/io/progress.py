@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -113,9 +114,23 @@ def progress_bar(
 ) -> EventBar:
     """A progress bar on stderr; with ISONET_EVENTS set, also a stream of progress events.
 
-    A disabled bar (e.g. on every rank but the first) reports nothing either.
+    A disabled bar (e.g. on every rank but the first) reports nothing either. Where stderr is
+    no terminal (`>> log.txt 2>&1`, a cluster job's log) the bar is redrawn at most every
+    NON_TERMINAL_INTERVAL_S: each redraw stays in the file (ten a second filled logs).
     """
+    if not _stderr_is_terminal():
+        kwargs.setdefault("mininterval", NON_TERMINAL_INTERVAL_S)
     return EventBar(iterable, desc=desc, unit=unit, total=total, disable=disable, **kwargs)
+
+
+NON_TERMINAL_INTERVAL_S = 30.0
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stderr
+        return False
 
 
 def counted(number: int, noun: str) -> str:
