@@ -79,3 +79,17 @@ def test_streamed_mean_std_equals_the_whole_arrays_moments() -> None:
     assert std == pytest.approx(whole.std(), rel=1e-9)
     with pytest.raises(ValueError, match="no values"):
         streamed_mean_std(iter([]))
+
+
+def test_the_loader_normalisation_is_the_float32_formula_bit_for_bit() -> None:
+    """Rewritten for speed (float32 scalars, in place): the values must not move at all, and
+    the memory-mapped input must stay untouched."""
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        cube = (rng.standard_normal((16, 20, 24)) * rng.uniform(0.1, 100) + 7).astype(np.float32)
+        before = cube.copy()
+        mean, std = float(rng.uniform(-50, 50)), float(rng.uniform(0.1, 100))
+        expected = ((mean - cube) / std).astype(np.float32)
+        result = normalize_inverted(cube, mean, std)
+        assert result.dtype == np.float32 and np.array_equal(result, expected)
+        assert np.array_equal(cube, before)
