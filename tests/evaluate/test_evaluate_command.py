@@ -76,6 +76,22 @@ def test_two_volumes(maps: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (record["pixel_size_angstrom"], record["index"]) == (10.0, None)
 
 
+def test_a_reference_of_other_voxels_is_named(
+    maps: Path, mrc_writer: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 20 Å reference scored against a 10 Å map without a word (same voxel counts)."""
+    mrc_writer(maps / "truth" / "coarse.mrc", read_volume("truth/t1.mrc"), 20.0)
+    words = ["evaluate", "maps/t1_corrected.mrc", "-o", "out"]
+    assert run([*words, "--reference", "truth/t1.mrc"]) == 0
+    assert "Å voxels in its header" not in caplog.text
+    assert run([*words, "--reference", "truth/coarse.mrc"]) == 0
+    said = (
+        "maps/t1_corrected.mrc has 10 Å voxels in its header but its reference "
+        "truth/coarse.mrc has 20 Å: scored voxel for voxel at 10 Å"
+    )
+    assert said in caplog.text
+
+
 def test_star_with_ground_truth_by_stem_and_append(
     maps: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -158,7 +158,19 @@ def _check_job(job: Job) -> None:
             f"{job.map_path} would be scored against itself (its reference is the same file); "
             "give the ground truth or another map as the reference"
         )
-    shape, reference_shape = read_info(job.map_path).shape, read_info(job.reference_path).shape
+    info, reference_info = read_info(job.map_path), read_info(job.reference_path)
+    shape, reference_shape = info.shape, reference_info.shape
+    sizes = (info.pixel_size_angstrom, reference_info.pixel_size_angstrom)
+    if min(sizes) > 0 and abs(sizes[0] - sizes[1]) > 0.01 * max(sizes):
+        logger.warning(
+            "%s has %g Å voxels in its header but its reference %s has %g Å: scored voxel for "
+            "voxel at %g Å; resample one if they are not one grid",
+            job.map_path,
+            sizes[0],
+            job.reference_path,
+            sizes[1],
+            job.pixel_size_angstrom,
+        )
     if min(shape) < MIN_SIDE_VOXELS:
         kind = "a 2D image" if 1 in shape else "too thin"
         raise InputError(
