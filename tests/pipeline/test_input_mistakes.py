@@ -98,3 +98,15 @@ def test_a_defocus_in_microns_is_named_wherever_it_would_act(
     line = "refine tomograms.star -o n --epochs 1 --cube_size 32 --arch unet-small --ncpus 0"
     assert run([*line.split(), "--with_preview", "False"]) == 0
     assert "looks like µm" not in caplog.text
+
+
+def test_a_prefix_too_long_for_a_file_name_stops_before_predicting(
+    train_project: Path, one_epoch_checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its temp file failed to open only after the prediction, with the whole temp path."""
+    words = ["predict", "tomograms.star", str(one_epoch_checkpoint), "-o", "p", "--tomo_idx", "1"]
+    assert run([*words, "--output_prefix", "x" * 300]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "too long for a file name; give a shorter prefix" in err, err
+    assert "tile/s" not in err and not Path("p").exists()
+    assert run([*words, "--output_prefix", "x" * 180]) == 0  # long, but a file name still

@@ -30,7 +30,7 @@ from isonet2.errors import InputError
 from isonet2.evaluate import MAX_FSC_SIDE, central_crop
 from isonet2.fourier.fsc import fourier_shell_correlation, resolution_at_threshold
 from isonet2.io.checkpoint import load_checkpoint
-from isonet2.io.mrc import VolumeInfo, new_volume, open_volume, read_info
+from isonet2.io.mrc import VolumeInfo, new_volume, open_volume, read_info, require_tomogram
 from isonet2.io.pages import release_pages, return_freed_memory_promptly
 from isonet2.io.progress import counted, progress_bar
 from isonet2.io.star import (
@@ -71,6 +71,10 @@ class PredictResult:
 def _load(path: str, device: torch.device) -> tuple[dict, torch.nn.Module]:
     ckpt = load_checkpoint(path)
     return ckpt, model_from_checkpoint(ckpt, source=path).to(device).eval()
+
+
+MAX_NAME_BYTES = 255  # a file name's limit on Linux file systems
+TEMP_NAME_EXTRA = 24  # what the temp file beside an output adds to its name
 
 
 def run(cfg: PredictConfig) -> PredictResult:
@@ -174,8 +178,8 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
     ]
     plans = [plan_row(row, method=method, input_column=cfg.input_column) for row in rows]
     for plan in plans:
-        for path in plan.paths:
-            read_info(path)  # every input checked before the first hour of work
+        for path in plan.paths:  # every input checked before the first hour of work
+            require_tomogram(path, read_info(path).shape)
     output_dir = Path(cfg.output_dir)
     tags = ["", "_model2"][: len(models)]
     jobs = [
@@ -192,6 +196,13 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
     ]
     written_column = DENOISED_COLUMN if method == "n2n" else CORRECTED_COLUMN
     targets = [t for job in jobs for t in job.targets]
+    for target in targets:  # its temp file's name (longer) failed only after predicting
+        if len(target.name.encode()) + TEMP_NAME_EXTRA > MAX_NAME_BYTES:
+            raise InputError(
+                f"{cfg.flag('output_prefix')}: the output name {target.name[:40]}... would be "
+                f"{len(target.name.encode())} bytes, too long for a file name; give a shorter "
+                "prefix"
+            )
     check_unique_outputs(targets, Path(cfg.star_file), table, written_column, "--output_dir")
     if context.is_main:  # nothing is written before the inputs and outputs check out
         plots = [output_dir / f"{job.plan.stem}_fsc.png" for job in jobs]  # of --model2
