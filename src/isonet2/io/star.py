@@ -222,9 +222,9 @@ def read_star_cells(path: str | os.PathLike[str]) -> StarCells:
                 block_end = number - 1  # the first block of tomogram rows is the table
                 _refuse_a_second_table(star_path, lines, block_end)
                 break
-            # blocks before it (none, or other rows: RELION's data_optics) are kept as they are
             block, labels, records, in_loop, comments = line[5:], [], [], False, []
-            block_start = number - 1  # blocks without rows before it are kept as they are
+            # blocks before it (without rows, or other rows: RELION's data_optics) are kept
+            block_start = number - 1
         elif line == "loop_":
             in_loop = True
         elif line.startswith("_"):
