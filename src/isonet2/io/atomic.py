@@ -67,6 +67,18 @@ def temp_beside(target: Path, suffix: str = ".tmp") -> Path:
     return Path(temp)
 
 
+MAX_NAME_BYTES = 255  # a file name's limit on Linux file systems
+# what temp_beside adds to a target's name: two dots, 8 random characters, a suffix such as
+# ".mrc.tmp" (up to 14 characters here)
+TEMP_NAME_EXTRA = 24
+
+
+def name_fits_with_temp(target: Path) -> bool:
+    """Whether `target`'s name and its temp file's (longer) fit a file name: an output whose
+    temp cannot be opened fails only after the work that makes it."""
+    return len(target.name.encode()) + TEMP_NAME_EXTRA <= MAX_NAME_BYTES
+
+
 _TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}(\.[a-z]+)*$")  # temp_beside's names
 
 

@@ -60,14 +60,15 @@ class VolumeInfo:
 _WARNED_LONGER: set[Path] = set()  # files longer than their header says, warned about once
 
 
-def require_tomogram(path: str | os.PathLike[str], shape: tuple[int, ...]) -> None:
-    """InputError when `shape` (z, y, x) is a 2D image (one voxel thick along an axis):
+def require_tomogram(info: VolumeInfo) -> VolumeInfo:
+    """`info`, or an InputError when its volume is a 2D image (one voxel thick along an axis):
     the tomogram commands read such files without complaint and wrote flat "results"."""
-    if 1 in shape:
+    if 1 in info.shape:
         raise InputError(
-            f"{path}: shape {tuple(shape)} (z, y, x) is a 2D image, not a tomogram; give the "
+            f"{info.path}: shape {info.shape} (z, y, x) is a 2D image, not a tomogram; give the "
             "reconstructed 3D volumes"
         )
+    return info
 
 
 def read_info(path: str | os.PathLike[str]) -> VolumeInfo:

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 EVENTS_ENV = "ISONET_EVENTS"
 MIN_EVENT_INTERVAL_S = 1.0
+NON_TERMINAL_INTERVAL_S = 30.0  # bar redraws where stderr is a file
 
 
 def events_path() -> str | None:
@@ -121,9 +122,6 @@ def progress_bar(
     if not _stderr_is_terminal():
         kwargs.setdefault("mininterval", NON_TERMINAL_INTERVAL_S)
     return EventBar(iterable, desc=desc, unit=unit, total=total, disable=disable, **kwargs)
-
-
-NON_TERMINAL_INTERVAL_S = 30.0
 
 
 def _stderr_is_terminal() -> bool:

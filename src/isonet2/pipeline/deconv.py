@@ -129,9 +129,7 @@ def run(cfg: DeconvConfig) -> DeconvResult:
             column,
             HALF1_COLUMN,
         )
-    infos = [read_info(path) for path in inputs]
-    for info in infos:
-        require_tomogram(info.path, info.shape)
+    infos = [require_tomogram(read_info(path)) for path in inputs]
     microns = defocus_in_microns(rows)
     if microns:
         logger.warning("%s; fix rlnDefocus in %s", microns, star_path)

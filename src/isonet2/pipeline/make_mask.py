@@ -106,9 +106,7 @@ def run(cfg: MakeMaskConfig) -> MakeMaskResult:
     column = check_path_column(cfg.input_column)
     rows = table.select(cfg.selected_indices())
     sources = [mask_source(row, column, star_path) for row in rows]
-    infos = [read_info(path) for _, path in sources]
-    for info in infos:
-        require_tomogram(info.path, info.shape)
+    infos = [require_tomogram(read_info(path)) for _, path in sources]
     output_dir = Path(cfg.output_dir)
     outputs = [output_dir / f"{path.stem}_mask.mrc" for _, path in sources]
     check_unique_outputs(outputs, star_path, table, MASK_COLUMN, cfg.flag("output_dir"))

@@ -29,6 +29,7 @@ from isonet2.config import PredictConfig
 from isonet2.errors import InputError
 from isonet2.evaluate import MAX_FSC_SIDE, central_crop
 from isonet2.fourier.fsc import fourier_shell_correlation, resolution_at_threshold
+from isonet2.io.atomic import name_fits_with_temp
 from isonet2.io.checkpoint import load_checkpoint
 from isonet2.io.mrc import VolumeInfo, new_volume, open_volume, read_info, require_tomogram
 from isonet2.io.pages import release_pages, return_freed_memory_promptly
@@ -71,10 +72,6 @@ class PredictResult:
 def _load(path: str, device: torch.device) -> tuple[dict, torch.nn.Module]:
     ckpt = load_checkpoint(path)
     return ckpt, model_from_checkpoint(ckpt, source=path).to(device).eval()
-
-
-MAX_NAME_BYTES = 255  # a file name's limit on Linux file systems
-TEMP_NAME_EXTRA = 24  # what the temp file beside an output adds to its name
 
 
 def run(cfg: PredictConfig) -> PredictResult:
@@ -177,16 +174,15 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
         for m in models
     ]
     plans = [plan_row(row, method=method, input_column=cfg.input_column) for row in rows]
-    for plan in plans:
-        for path in plan.paths:  # every input checked before the first hour of work
-            require_tomogram(path, read_info(path).shape)
+    # every input checked before the first hour of work
+    infos = {path: require_tomogram(read_info(path)) for plan in plans for path in plan.paths}
     output_dir = Path(cfg.output_dir)
     tags = ["", "_model2"][: len(models)]
     jobs = [
         _Job(
             row,
             plan,
-            read_info(plan.paths[0]),
+            infos[plan.paths[0]],
             [
                 output_dir / f"{cfg.output_prefix}{plan.stem}_{method}_{arch}{tag}.mrc"
                 for tag in tags
@@ -196,8 +192,8 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
     ]
     written_column = DENOISED_COLUMN if method == "n2n" else CORRECTED_COLUMN
     targets = [t for job in jobs for t in job.targets]
-    for target in targets:  # its temp file's name (longer) failed only after predicting
-        if len(target.name.encode()) + TEMP_NAME_EXTRA > MAX_NAME_BYTES:
+    for target in targets:
+        if not name_fits_with_temp(target):
             raise InputError(
                 f"{cfg.flag('output_prefix')}: the output name {target.name[:40]}... would be "
                 f"{len(target.name.encode())} bytes, too long for a file name; give a shorter "

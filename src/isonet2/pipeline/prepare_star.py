@@ -207,7 +207,7 @@ def run(cfg: PrepareStarConfig) -> PrepareStarResult:
         else:
             infos = [read_info(p) for p in full]
     for info in infos:
-        require_tomogram(info.path, info.shape)
+        require_tomogram(info)
     count = len(infos)
     pixel_sizes = _pixel_sizes(cfg, infos)
     defoci = _per_tomogram(cfg.defocus, count, "--defocus")

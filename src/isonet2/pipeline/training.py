@@ -178,9 +178,10 @@ def prepare_output_folder(cfg: TrainingConfig, method: Method, record_name: str)
 
 
 def warn_without_defocus(table: StarTable, cfg: TrainingConfig) -> None:
-    """One warning when --CTF_mode asks for a CTF that rows of the star cannot give: a defocus
-    of 0 (or an empty cell) means no CTF, so the network trains as with --CTF_mode None there.
-    A warning, not an error: the tutorial's prepare_star line gives no defocus."""
+    """A warning when --CTF_mode asks for a CTF that rows of the star cannot give: a defocus
+    of 0 (or an empty cell) means no CTF, so the network trains as with --CTF_mode None there;
+    one under 100 Å (µm typed) gives a CTF that does nothing. Warnings, not errors: the
+    tutorial's prepare_star line gives no defocus."""
     if cfg.CTF_mode == "None":
         return
     microns = defocus_in_microns(table.rows)

@@ -23,7 +23,7 @@ import torch
 from isonet2.errors import InputError
 from isonet2.fourier.ctf import phase_flip_filter
 from isonet2.fourier.wedge import missing_wedge_mask
-from isonet2.io.mrc import open_volume, require_tomogram
+from isonet2.io.mrc import open_volume
 from isonet2.io.star import (
     DECONV_COLUMN,
     HALF1_COLUMN,
@@ -80,8 +80,6 @@ def plan_row(row: TomogramRow, *, method: str, input_column: str | None) -> RowP
 def open_sources(plan: RowPlan) -> list[tuple[np.ndarray, tuple[float, float]]]:
     """Memory-map each input volume and compute its normalisation stats."""
     sources = [(open_volume(path), None) for path in plan.paths]
-    for (volume, _), path in zip(sources, plan.paths, strict=True):
-        require_tomogram(path, volume.shape)
     shapes = {tuple(volume.shape) for volume, _ in sources}
     if len(shapes) != 1:
         raise InputError(f"{plan.paths[0]} and {plan.paths[1]} have different shapes")
