@@ -1,5 +1,5 @@
 """Input mistakes found by fuzzing that once passed with exit 0: flat 2D images given as
-tomograms, acquisition values the star reader refuses, a defocus typed in µm."""
+tomograms, acquisition values the star reader refuses, a defocus typed in µm, empty maps."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from isonet2.cli import run
@@ -110,3 +111,25 @@ def test_a_prefix_too_long_for_a_file_name_stops_before_predicting(
     assert err.count("\n") == 1 and "too long for a file name; give a shorter prefix" in err, err
     assert "tile/s" not in err and not Path("p").exists()
     assert run([*words, "--output_prefix", "x" * 180]) == 0  # long, but a file name still
+
+
+@pytest.mark.parametrize(("command", "folder"), [("deconv", "deconv"), ("make_mask", "mask")])
+def test_an_all_zero_map_is_refused(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mrc_writer: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    folder: str,
+) -> None:
+    """deconv wrote zeros and make_mask kept 81 % of an all-zero map, both with exit 0."""
+    monkeypatch.chdir(tmp_path)
+    mrc_writer(tmp_path / "tomograms" / "t.mrc", np.zeros((20, 32, 32), np.float32), 10.0)
+    assert run(["prepare_star", "tomograms", "--defocus", "30000"]) == 0
+    capsys.readouterr()
+    assert run([command, "tomograms.star"]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "t.mrc: every voxel is 0; the map is empty" in errors[0]
+    assert not list((tmp_path / folder).glob("*.mrc"))
+    row = read_star("tomograms.star").rows[0]
+    assert row.path_in_column("rlnDeconvTomoName") is None and row.mask_path is None

@@ -127,3 +127,10 @@ def test_chunk_weights_sum_to_one(length: int, chunk_size: int, overlap_rate: fl
 def test_bad_parameters(change: dict[str, float], message: str) -> None:
     with pytest.raises(InputError, match=message):
         deconvolve(noise((6, 8, 9)), **{**OPTICS, "overlap_rate": 0.25, **change})
+
+
+@pytest.mark.parametrize("chunk_size", [None, 4])
+def test_a_constant_volume_is_refused(chunk_size: int | None) -> None:
+    """Its deconvolution is the constant again: an all-zero map was written back silently."""
+    with pytest.raises(InputError, match=r"every voxel is 2\.5; the map is empty"):
+        deconvolve(np.full((6, 8, 9), 2.5, np.float32), **OPTICS, chunk_size=chunk_size)

@@ -137,3 +137,13 @@ def test_local_std_matches_a_direct_computation() -> None:
 def test_bad_parameters(kwargs: dict[str, float]) -> None:
     with pytest.raises(InputError):
         binned_mask(noise((4, 4, 4)), **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_constant_volume_is_refused_a_checkerboard_is_not() -> None:
+    """Every criterion keeps every voxel of a constant map (81 % of an all-zero map was kept
+    after z_crop). A checkerboard's 2x2x2 means are all equal too, but it is not constant."""
+    settings = {"patch_size": 2, "density_percentage": 50, "std_percentage": 50, "z_crop": 0.0}
+    with pytest.raises(InputError, match="every voxel is 0; the map is empty"):
+        make_mask(np.zeros((8, 10, 12), np.float32), **settings)  # type: ignore[arg-type]
+    checkerboard = (np.indices((8, 10, 12)).sum(axis=0) % 2).astype(np.float32)
+    assert make_mask(checkerboard, **settings).shape == (8, 10, 12)  # type: ignore[arg-type]

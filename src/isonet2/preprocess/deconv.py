@@ -37,7 +37,7 @@ from isonet2.errors import InputError
 from isonet2.fourier.ctf import wiener_1d
 from isonet2.fourier.grids import frequency_indices
 from isonet2.io.pages import release_pages
-from isonet2.preprocess.finite import require_finite
+from isonet2.preprocess.finite import constant_volume_error, require_finite
 from isonet2.preprocess.normalize import streamed_mean_std
 
 logger = logging.getLogger(__name__)
@@ -341,6 +341,8 @@ def deconvolve(
     )
     with _torch_threads(threads):
         mean, std = mean_std(volume)
+        if not std > 0:  # its deconvolution is the same constant: say so instead of writing it
+            raise constant_volume_error(volume, mean)
         if chunk_size is None:
             _filter_whole(volume, out, wiener)
         else:

@@ -55,6 +55,15 @@ def require_finite(
     )
 
 
+def constant_volume_error(volume: object, value: float) -> InputError:
+    """The error for a volume whose every voxel is `value` (an all-zero map, a failed
+    reconstruction): filtering it or masking it would only write the constant back."""
+    return InputError(
+        f"{volume_name(volume)}: every voxel is {value:g}; the map is empty or its reconstruction "
+        "failed: reconstruct it again or take its row out of the star"
+    )
+
+
 def require_finite_volume(volume: np.ndarray, slices_per_read: int = 16) -> tuple[float, float]:
     """require_finite over a whole (z, y, x) volume, read a few Z slices at a time (for
     commands that use every voxel and read nothing else block by block, e.g. evaluate);

@@ -27,7 +27,11 @@ from scipy import ndimage
 from isonet2.errors import InputError
 from isonet2.io.pages import release_pages
 from isonet2.preprocess.deconv import SLAB_BYTES
-from isonet2.preprocess.finite import require_finite
+from isonet2.preprocess.finite import (
+    constant_volume_error,
+    require_finite,
+    require_finite_volume,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -149,8 +153,12 @@ def make_mask(
     nz, ny, nx = volume.shape
     if boundary_yx is not None and boundary_yx.shape != (ny, nx):
         raise ValueError(f"boundary shape {boundary_yx.shape} differs from (y, x) = {(ny, nx)}")
+    binned = bin2(volume)
+    # every criterion would keep every voxel of a constant map (read again only in that case)
+    if binned.min() == binned.max() and len(set(require_finite_volume(volume))) == 1:
+        raise constant_volume_error(volume, float(binned.flat[0]))
     mask = binned_mask(
-        bin2(volume),
+        binned,
         patch_size=patch_size,
         density_percentage=density_percentage,
         std_percentage=std_percentage,
