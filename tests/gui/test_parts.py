@@ -91,6 +91,8 @@ def test_slices_have_the_planes_shape_and_contrast() -> None:
     assert image[0, 0] == 0 and image[-1, -1] == round(volume[3, 0, 5] / volume.max() * 255)
     lo, hi = contrast_range(volume)
     assert volume.min() <= lo < hi <= volume.max()
+    # a constant volume (an empty mask) had lo == hi, which /api/slice.png refuses
+    assert contrast_range(np.zeros((4, 5, 6), np.float32)) == (0.0, 1.0)
     flat = encode_png(np.full((3, 2), 7, dtype=np.uint8))
     assert np.asarray(Image.open(io.BytesIO(flat))).tolist() == [[7, 7]] * 3
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -234,6 +235,10 @@ def test_gui_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert run(["gui", "--project", str(tmp_path / "missing"), "--open_browser", "False"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such folder" in err
+    (tmp_path / "tomograms.star").write_text("data_\n")
+    assert run(["gui", "--project", str(tmp_path / "tomograms.star")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a file, not a folder" in err
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -263,3 +268,87 @@ def test_ctrl_c_kill_and_hang_up_stop_the_server_cleanly(gui_server: Any, signum
     assert "isonet2 GUI stopped; running jobs go on" in gui_server.stderr_path.read_text()
     gui_server.start()  # the project's lock was released
     assert gui_server.call("GET", "/api/project")[0] == 200
+
+
+def raw_request(server: Any, method: str, path: str, body: bytes) -> tuple[int, Any]:
+    """One request with a raw body and the token; (status, parsed JSON) back."""
+    host, port = server.base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    headers = {"X-Isonet-Token": server.token, "Content-Type": "application/json"}
+    connection.request(method, path, body=body, headers=headers)
+    response = connection.getresponse()
+    payload = json.loads(response.read())
+    connection.close()
+    return response.status, payload
+
+
+def test_requests_found_by_an_audit_get_a_json_answer_and_stay_inside(
+    gui_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each of these was a file written outside the project, a file served from outside it,
+    a 500 with a traceback in the server's log, or no answer at all."""
+    project = gui_server.project
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not the project's\n")
+    # a path value sent as a list was joined into one word and never checked: the job wrote
+    # ../evil.star; an object value became the text "{'a': 'b'}"
+    for values, field in (
+        ({"full": "sim/full", "star_name": ["../evil.star"]}, "star_name"),
+        ({"full": "sim/full", "star_name": {"a": "b"}}, "star_name"),
+    ):
+        body = {"command": "prepare_star", "values": values}
+        status, payload = gui_server.call("POST", "/api/jobs", body)
+        assert status == 422 and list(payload["errors"]) == [field], payload
+    assert not (project.parent / "evil.star").exists()
+    # a job's log is read through the sandbox: a log.txt linked to a file outside is refused
+    values = {"star_file": "tomograms.star", "output_dir": "masks"}
+    status, payload = gui_server.call(
+        "POST", "/api/jobs", {"command": "make_mask", "values": values}
+    )
+    assert status == 201, payload
+    job = gui_server.wait_for(payload["job"]["id"], {"finished", "failed"})
+    log = project / job["folder"] / "log.txt"
+    status, payload = gui_server.call("GET", f"/api/jobs/{job['id']}/log?offset=1e14")
+    assert status == 200 and payload["text"] == ""  # was a 500 (seek past what the OS allows)
+    log.unlink()
+    log.symlink_to(outside / "secret.txt")
+    status, payload = gui_server.call("GET", f"/api/jobs/{job['id']}/log")
+    assert status == 403 and payload["error"].startswith("path outside the project: ")
+    # a request nested too deep for the JSON parser got no reply at all
+    status, payload = raw_request(gui_server, "POST", "/api/command_line", b"[" * 200_000)
+    assert status == 400 and payload == {"error": "the request body is not JSON"}
+    status, payload = raw_request(gui_server, "PATCH", "/api/jobs", b"{}")
+    assert status == 405 and payload == {"error": "PATCH is not allowed on /api/jobs"}
+    # "²" passes str.isdigit but not int(): a 500
+    assert gui_server.call("GET", "/api/jobs/%C2%B2")[0] == 404
+    # a file where a job's folder goes: NotADirectoryError, a 500
+    (project / "refine").write_text("notes\n")
+    body = {"command": "refine", "values": {"star_file": "tomograms.star"}}
+    status, payload = gui_server.call("POST", "/api/jobs", body)
+    assert status == 409 and "refine" in payload["error"] and "directory" in payload["error"], (
+        payload
+    )
+    # re-running a command-line run re-checks its paths: a deconv of a star outside the
+    # project was queued again as it was, and rewrote that star
+    (outside / "tomograms.star").write_text((project / "tomograms.star").read_text())
+    monkeypatch.chdir(project)
+    assert (
+        run(["deconv", str(outside / "tomograms.star"), "--output_dir", "dc", "--tomo_idx", "1"])
+        == 0
+    )
+    runs = gui_server.call("GET", "/api/jobs")[1]["jobs"]
+    deconv = next(job for job in runs if job["command"] == "deconv" and job["source"] == "cli")
+    status, payload = gui_server.call("POST", f"/api/jobs/{deconv['id']}/rerun")
+    assert status == 422 and "outside the project folder" in payload["errors"]["star_file"]
+
+
+def test_an_unreadable_job_table_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / ".isonet_gui").mkdir()
+    (tmp_path / ".isonet_gui" / "jobs.sqlite").write_bytes(b"SQLite format 3\x00garbage")
+    line = ["gui", "--project", str(tmp_path), "--port", "0", "--open_browser", "False"]
+    assert run(line) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "jobs.sqlite: cannot read the GUI's job table" in err

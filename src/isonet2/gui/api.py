@@ -24,7 +24,8 @@ from typing import Any
 
 from isonet2 import __version__
 from isonet2.config import COMMANDS
-from isonet2.errors import InputError
+from isonet2.config.argv import value_word
+from isonet2.errors import InputError, os_error_line
 from isonet2.gui import forms, project, starjson, views
 from isonet2.gui.events import JobEvents
 from isonet2.gui.jobs import JobError, JobQueue
@@ -123,11 +124,11 @@ class Api:
             ("POST", re.compile(r"/api/command_line"), self.post_command_line),
             ("GET", re.compile(r"/api/jobs"), self.get_jobs),
             ("POST", re.compile(r"/api/jobs"), self.post_jobs),
-            ("GET", re.compile(r"/api/jobs/([\w-]+)"), self.get_job),
-            ("DELETE", re.compile(r"/api/jobs/([\w-]+)"), self.delete_job),
-            ("GET", re.compile(r"/api/jobs/([\w-]+)/log"), self.get_log),
-            ("POST", re.compile(r"/api/jobs/([\w-]+)/cancel"), self.post_cancel),
-            ("POST", re.compile(r"/api/jobs/([\w-]+)/rerun"), self.post_rerun),
+            ("GET", re.compile(r"/api/jobs/([A-Za-z0-9_-]+)"), self.get_job),
+            ("DELETE", re.compile(r"/api/jobs/([A-Za-z0-9_-]+)"), self.delete_job),
+            ("GET", re.compile(r"/api/jobs/([A-Za-z0-9_-]+)/log"), self.get_log),
+            ("POST", re.compile(r"/api/jobs/([A-Za-z0-9_-]+)/cancel"), self.post_cancel),
+            ("POST", re.compile(r"/api/jobs/([A-Za-z0-9_-]+)/rerun"), self.post_rerun),
             ("GET", re.compile(r"/api/star"), self.get_star),
             ("PUT", re.compile(r"/api/star"), self.put_star),
             ("GET", re.compile(r"/api/volumes"), self.get_volumes),
@@ -159,6 +160,8 @@ class Api:
                 return Reply(error.status, {"error": str(error)})
             except InputError as error:
                 return Reply(422, {"error": str(error)})
+            except OSError as error:  # a file in the way of a job folder, a full disk, ...
+                return Reply(409, {"error": os_error_line(error)})
         if known_path:
             return Reply(405, {"error": f"{method} is not allowed on {path}"})
         return Reply(404, {"error": f"no such API route: {path}"})
@@ -193,18 +196,28 @@ class Api:
             raise ApiError(400, "values must be an object {field: value}")
         if not isinstance(body.get("run_now", False), bool):
             raise ApiError(400, "run_now must be true or false")
-        outside = {
-            name: f"{value} is outside the project folder; jobs read and write only inside it"
-            for name, value in values.items()
-            if name in PATH_FIELDS and isinstance(value, str) and not self._lexically_inside(value)
-        }
-        if isinstance(values.get("output_prefix"), str) and re.search(
-            r"[/\\]", values["output_prefix"]
-        ):
-            outside["output_prefix"] = "a prefix of file names, without '/'"
-        if outside:
-            raise forms.FormError(outside)
+        self._check_values(values)
         return body["command"], values
+
+    def _check_values(self, values: dict[str, Any]) -> None:
+        """FormError for an object value, or a path value (any JSON type) leaving the project."""
+        problems = {
+            name: "give a number, text, true/false or a list, not an object"
+            for name, value in values.items()
+            if isinstance(value, dict)
+        }
+        for name, value in values.items():
+            if name in PATH_FIELDS and value is not None and name not in problems:
+                text = value_word(value)  # the word the job gets: a list is joined by commas
+                if not self._lexically_inside(text):
+                    problems[name] = (
+                        f"{text} is outside the project folder; jobs read and write only inside it"
+                    )
+        prefix = values.get("output_prefix")
+        if prefix is not None and re.search(r"[/\\]", value_word(prefix)):
+            problems["output_prefix"] = "a prefix of file names, without '/'"
+        if problems:
+            raise forms.FormError(problems)
 
     def _lexically_inside(self, value: str) -> bool:
         """Whether a job's path value, as written, stays in the project: no '..' out of it
@@ -263,7 +276,8 @@ class Api:
             folder = self._external(job_id).folder
         offset = max(0, int(_number(query, "offset", 0)))
         try:
-            with (self.path(folder) / LOG_NAME).open("rb") as stream:
+            with self.path(f"{folder}/{LOG_NAME}").open("rb") as stream:
+                offset = min(offset, os.fstat(stream.fileno()).st_size)
                 stream.seek(offset)
                 chunk = stream.read(LOG_CHUNK)
         except FileNotFoundError:
@@ -277,11 +291,17 @@ class Api:
         return Reply(200, {"job": self.job_view(job)})
 
     def post_rerun(self, job_id: str, *, query: Any, body: Any) -> Reply:
+        # a command-line run may have named paths anywhere; a job's stored values are checked
+        # again too (they were stored before object and list values were checked)
         if job_id.isdigit():
-            job = self.queue.rerun(_job_number(job_id))
+            stored = self.queue.get(_job_number(job_id))
+            self._check_values(stored.values)
+            job = self.queue.rerun(stored.id)
         else:
             run = self._external(job_id)
-            job = self.queue.submit(run.command, views.changed_values(run), run_now=False)
+            values = views.changed_values(run)
+            self._check_values(values)
+            job = self.queue.submit(run.command, values, run_now=False)
         return Reply(201, {"job": self.job_view(job)})
 
     def delete_job(self, job_id: str, *, query: Any, body: Any) -> Reply:
@@ -385,5 +405,5 @@ def json_body(raw: bytes) -> Any:
         return None
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: [[[[... nested too deep
         raise ApiError(400, "the request body is not JSON") from None

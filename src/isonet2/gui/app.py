@@ -21,6 +21,7 @@ import fcntl
 import os
 import secrets
 import socket
+import sqlite3
 import sys
 import threading
 import webbrowser
@@ -37,6 +38,11 @@ from isonet2.io.stopsignals import stop_signals_raise
 def project_root(folder: str) -> Path:
     """The project folder, resolved; InputError when it is not a folder."""
     root = Path(folder).expanduser()
+    if root.exists() and not root.is_dir():
+        raise InputError(
+            f"--project {folder}: is a file, not a folder; give the project folder, the one "
+            "the star file is in"
+        )
     if not root.is_dir():
         raise InputError(f"--project {folder}: no such folder; create it or give another")
     return root.resolve()
@@ -79,6 +85,12 @@ def run(cfg: GuiConfig) -> None:
     token = cfg.token or secrets.token_urlsafe(24)
     try:
         server = make_server(root, cfg.host, cfg.port, token)
+    except sqlite3.DatabaseError as error:
+        lock.close()
+        raise InputError(
+            f"{root / GUI_FOLDER / 'jobs.sqlite'}: cannot read the GUI's job table ({error}); "
+            "move the file away (the job folders stay) and start again"
+        ) from None
     except OSError as error:
         lock.close()
         raise UsageError(

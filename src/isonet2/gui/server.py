@@ -85,6 +85,17 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._serve("DELETE")
 
+    # the other methods get this server's answers (405 in JSON under /api), not the standard
+    # library's 501 page
+    def do_HEAD(self) -> None:
+        self._serve("HEAD")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def do_OPTIONS(self) -> None:
+        self._serve("OPTIONS")
+
     def _given_tokens(self, query: dict[str, list[str]]) -> tuple[str | None, list[str]]:
         from_query = query.get("token", [None])[0]
         others = []

@@ -29,6 +29,8 @@ def contrast_range(volume: np.ndarray) -> tuple[float, float]:
     if sample.size == 0:
         return 0.0, 1.0
     lo, hi = np.percentile(sample, PERCENTILES)
+    if not hi > lo:  # a constant volume (an empty mask): /api/slice.png needs lo < hi
+        hi = lo + 1.0
     return float(lo), float(hi)
 
 
