@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from isonet2 import api
 from isonet2.cli import run
 from isonet2.config import COMMANDS, PrepareStarConfig, RefineConfig
 from isonet2.config.argv import flag_table, parse_command_line, to_command_line
-from isonet2.errors import UsageError
+from isonet2.errors import InputError, UsageError
 
 
 def parse(*words: str) -> PrepareStarConfig:
@@ -216,6 +217,11 @@ def test_running_out_of_host_memory_is_one_line(
         "isonet.py simulate: error: out of host memory"
     )
     assert "Unable to allocate" in errors[0] and "give smaller sizes" in errors[0]
+    # the Python API raised the bare MemoryError; past numpy's limit it was a ValueError
+    with pytest.raises(InputError, match=r"out of host memory .*give smaller sizes"):
+        api.simulate(output_dir=tmp_path / "s", shape=[100000, 100000, 100000], ntomos=1)
+    with pytest.raises(UsageError, match="every axis must be at most 1000000 voxels"):
+        api.simulate(output_dir=tmp_path / "s", shape=[10**20, 64, 64], ntomos=1)
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,7 @@ from isonet2.config.argv import (
     type_parts,
     validation_message,
 )
-from isonet2.errors import UsageError
+from isonet2.errors import InputError, UsageError, memory_error_line
 from isonet2.io.logfile import remember_warnings
 
 __all__ = [
@@ -89,7 +89,10 @@ def run_command(command: str, *args: Any, **parameters: Any) -> Any:
     except ValidationError as error:
         raise UsageError(validation_message(model, error)) from None
     remember_warnings()  # as the command line does: a training's log.txt gets them
-    return _PIPELINES[command].run(cfg)
+    try:
+        return _PIPELINES[command].run(cfg)
+    except MemoryError as error:  # the command line's line, as for every other mistake
+        raise InputError(memory_error_line(error)) from None
 
 
 def _plain(value: Any, info: FieldInfo, name: str) -> Any:

@@ -22,7 +22,7 @@ import sys
 from isonet2 import __version__
 from isonet2.config import COMMANDS
 from isonet2.config.argv import help_text, parse_command_line
-from isonet2.errors import InputError, UsageError, os_error_line
+from isonet2.errors import InputError, UsageError, memory_error_line, os_error_line
 from isonet2.io.logfile import remember_warnings
 from isonet2.io.stopsignals import STOP_SIGNALS, exit_code, stop_signals_raise
 
@@ -116,12 +116,7 @@ def run(argv: list[str]) -> int:
         print(f"{PROG} {name}: error: {os_error_line(error)}", file=sys.stderr)
         return 1
     except MemoryError as error:  # e.g. simulate --shape 100000,100000,100000
-        detail = f" ({error})" if str(error) else ""
-        print(
-            f"{PROG} {name}: error: out of host memory{detail}; give smaller sizes or run "
-            "on a machine with more memory",
-            file=sys.stderr,
-        )
+        print(f"{PROG} {name}: error: {memory_error_line(error)}", file=sys.stderr)
         return 1
     return 0
 

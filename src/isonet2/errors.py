@@ -37,3 +37,9 @@ def os_error_line(error: OSError) -> str:
     hint = _OS_ERROR_HINTS.get(error.errno or 0, "check the path and the disk, then run again")
     where = " -> ".join(paths)
     return f"{where + ': ' if where else ''}{reason}; {hint}"
+
+
+def memory_error_line(error: MemoryError) -> str:
+    """One line for a MemoryError (e.g. simulate --shape 100000,100000,100000)."""
+    detail = f" ({error})" if str(error) else ""
+    return f"out of host memory{detail}; give smaller sizes or run on a machine with more memory"

@@ -12,6 +12,7 @@ from isonet2.config.base import MAX_SEED, CommandConfig, param
 # (tests/pipeline/test_simulate.py checks that the two lists agree)
 PresetName = Literal["cell", "lamella-asym", "sparse", "ribosome"]
 MIN_SIM_AXIS = 64
+MAX_SIM_AXIS = 1_000_000  # beyond it numpy says "array is too big" (a ValueError), not MemoryError
 
 
 class SimulateConfig(CommandConfig):
@@ -88,6 +89,9 @@ class SimulateConfig(CommandConfig):
         if min(value) < MIN_SIM_AXIS:
             shown = ",".join(map(str, value))
             raise ValueError(f"every axis must be at least {MIN_SIM_AXIS} voxels, got {shown}")
+        if max(value) > MAX_SIM_AXIS:
+            shown = ",".join(map(str, value))
+            raise ValueError(f"every axis must be at most {MAX_SIM_AXIS} voxels, got {shown}")
         return value
 
     @model_validator(mode="after")
