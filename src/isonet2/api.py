@@ -14,8 +14,9 @@ with Python values (10.0, True, [39057.0, 14817.0], "1-3", Path("x.mrc")). It ru
 Mistakes raise `isonet2.errors.InputError` (`UsageError` for a bad parameter) with the
 one-line message the command line prints; Ctrl-C raises KeyboardInterrupt after the
 half-written files are removed. Logging is left to the caller (`logging.basicConfig(level=
-logging.INFO)` shows the command's messages); progress bars go to stderr. `gui` is not here:
-it serves until stopped (`isonet.py gui`).
+logging.INFO)` shows the command's messages); progress bars go to stderr; `evaluate` also
+prints its JSON lines on stdout, as the command does (they are in the result's `.metrics`
+too). `gui` is not here: it serves until stopped (`isonet.py gui`).
 """
 
 from __future__ import annotations
