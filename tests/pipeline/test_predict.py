@@ -496,3 +496,28 @@ def test_an_output_never_replaces_a_tomogram_the_star_names(
         in errors[0]
     )
     assert {path: path.read_bytes() for path in Path("full").iterdir()} == before
+
+
+def test_the_phase_flip_follows_the_checkpoint_unless_the_flags_say_otherwise(
+    trained: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A CTF-aware model trained with --do_phaseflip_input False saw unflipped cubes, and
+    predict fed it phase-flipped tiles: its own flags defaulted to flipping (a science audit)."""
+    checkpoint = torch.load(trained, weights_only=True)
+    checkpoint["physics"].update(ctf_mode="network", do_phaseflip_input=False)
+    torch.save(checkpoint, trained)
+    flipped: list[bool] = []
+
+    def spy(*args: object, **kwargs: object) -> object:
+        filters = tile_filters_for(*args, **kwargs)
+        flipped.append(filters.phase_flip is not None)
+        return filters
+
+    tile_filters_for = predict.tile_filters_for
+    monkeypatch.setattr(predict, "tile_filters_for", spy)
+    line = f"isonet.py predict tomograms.star {trained} --tomo_idx 1 --tile_size 32"
+    assert isonet(f"{line} -o out") == 0
+    assert flipped == [False] and "trained on" not in caplog.text
+    assert isonet(f"{line} -o out2 --do_phaseflip_input True") == 0
+    assert flipped == [False, True]
+    assert "the model was trained on unflipped maps and is given phase-flipped ones" in caplog.text

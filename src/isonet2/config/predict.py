@@ -60,13 +60,16 @@ class PredictConfig(TomoSelection):
     apply_mw_x1: bool | None = param(
         None, "wedge-filter every tile first; default: as the model was trained"
     )
-    isCTFflipped: bool = param(
-        False,
-        "tomograms are already phase-flipped (CTF-aware models)",
+    isCTFflipped: bool | None = param(
+        None,
+        "tomograms are already phase-flipped (CTF-aware models); default: as the model's "
+        "training maps were",
         aliases=("phaseflipped", "is_ctf_flipped"),
     )
-    do_phaseflip_input: bool = param(
-        True, "phase-flip tiles on the fly for CTF-aware models (unless isCTFflipped)"
+    do_phaseflip_input: bool | None = param(
+        None,
+        "phase-flip tiles on the fly for CTF-aware models (unless isCTFflipped); default: as "
+        "the model was trained",
     )
     padding_factor: float = param(
         1.5, "tile stride = cube / padding_factor; larger = more overlap, fewer seams", ge=1, le=4

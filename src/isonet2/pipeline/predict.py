@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -152,6 +153,7 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
     method, arch, cube = ckpt["method"], ckpt["arch"], int(ckpt["cube_size"])
     physics = dict(ckpt["physics"])
     apply_mw = physics.get("apply_mw_x1", True) if cfg.apply_mw_x1 is None else cfg.apply_mw_x1
+    is_flipped, flip_tiles = _phase_flip_settings(cfg, physics)
     table = read_star(cfg.star_file)
     rows = table.select(cfg.selected_indices())
     if cfg.tile_size is not None:  # any multiple of 16: the network is fully convolutional
@@ -217,8 +219,8 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
         cube=cube,
         device=device,
         apply_mw_x1=apply_mw,
-        is_ctf_flipped=cfg.isCTFflipped,
-        do_phaseflip_input=cfg.do_phaseflip_input,
+        is_ctf_flipped=is_flipped,
+        do_phaseflip_input=flip_tiles,
     )
     rounds = _share_out(jobs, len(models), context.world_size)
     total = sum(
@@ -295,6 +297,32 @@ def _say_what_was_kept(result: PredictResult, star_file: str, is_main: bool) -> 
 def _batch_size(cfg: PredictConfig, device: torch.device) -> int:
     """Tiles per network call: --batch_size, or auto = 8 on a GPU, 2 on the CPU."""
     return cfg.batch_size if cfg.batch_size != "auto" else (8 if device.type == "cuda" else 2)
+
+
+def _phase_flip_settings(cfg: PredictConfig, physics: dict[str, Any]) -> tuple[bool, bool]:
+    """(maps already flipped, flip tiles on the fly): predict's flags where given, else the
+    checkpoint's (a model trained with --do_phaseflip_input False was fed flipped tiles).
+    A warning where the given flags show a CTF-aware network other maps than it trained on."""
+    trained_flipped = bool(physics.get("is_ctf_flipped", False))
+    trained_flipping = bool(physics.get("do_phaseflip_input", True))
+    is_flipped = trained_flipped if cfg.isCTFflipped is None else cfg.isCTFflipped
+    flip_tiles = trained_flipping if cfg.do_phaseflip_input is None else cfg.do_phaseflip_input
+    if physics.get("ctf_mode", "None") != "None":
+        trained_on_flipped = trained_flipped or trained_flipping
+        if (is_flipped or flip_tiles) != trained_on_flipped:
+            seen = {True: "phase-flipped", False: "unflipped"}
+            logger.warning(
+                "the model was trained on %s maps and is given %s ones (isCTFflipped %s, "
+                "do_phaseflip_input %s; in training %s, %s): leave both flags out to predict "
+                "as it was trained",
+                seen[trained_on_flipped],
+                seen[is_flipped or flip_tiles],
+                is_flipped,
+                flip_tiles,
+                trained_flipped,
+                trained_flipping,
+            )
+    return is_flipped, flip_tiles
 
 
 def _shared_rotations(rows: list[TomogramRow], mirrors: bool) -> list[Flips]:
