@@ -64,8 +64,8 @@ def main(argv: list[str]) -> int:
             cube=cube,
             device=device,
             apply_mw_x1=physics.get("apply_mw_x1", True),
-            is_ctf_flipped=False,
-            do_phaseflip_input=True,
+            is_ctf_flipped=physics.get("is_ctf_flipped", False),  # as predict does now
+            do_phaseflip_input=physics.get("do_phaseflip_input", True),
         )
         for volume, stats in open_sources(plan):
             shape = volume.shape
