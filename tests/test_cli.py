@@ -275,3 +275,30 @@ def test_under_an_outer_torchrun_only_rank_0_logs_information(
         monkeypatch.setenv("RANK", rank)
         _setup_logging()
         assert package.level == level
+
+
+STOPPED_WHILE_LOADING = """
+import importlib, os, signal, sys
+import isonet2.cli
+real = importlib.import_module
+def loading(name, *args):  # the command's module (torch with it) loads for seconds
+    if name.startswith("isonet2.pipeline."):
+        os.kill(os.getpid(), signal.SIGTERM)
+    return real(name, *args)
+importlib.import_module = loading
+sys.exit(isonet2.cli.run(["simulate", "-o", sys.argv[1]]))
+"""
+
+
+def test_a_stop_while_the_command_loads_is_one_line(tmp_path: Path) -> None:
+    """SIGTERM in a command's first seconds (a GUI Cancel just after the start) ended it with
+    no line and exit -15: the pipeline was imported before the signals were handled."""
+    done = subprocess.run(
+        [sys.executable, "-c", STOPPED_WHILE_LOADING, str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 143, done.stderr
+    assert done.stderr.strip().splitlines() == ["isonet.py simulate: stopped by SIGTERM"]
+    assert not (tmp_path / "s").exists()

@@ -93,8 +93,8 @@ def run(argv: list[str]) -> int:
     try:
         cfg = parse_command_line(model, argv[1:])
         _setup_logging()
-        pipeline = importlib.import_module(PIPELINES[name])
         with stop_signals_raise():  # kill and a closed terminal unwind as Ctrl-C does
+            pipeline = importlib.import_module(PIPELINES[name])  # torch: seconds, stoppable too
             pipeline.run(cfg)
     except UsageError as error:
         print(f"{PROG} {name}: error: {error}", file=sys.stderr)
