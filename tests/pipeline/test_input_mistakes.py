@@ -4,6 +4,7 @@ tomograms, acquisition values the star reader refuses, a defocus typed in µm, e
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -133,3 +134,42 @@ def test_an_all_zero_map_is_refused(
     assert not list((tmp_path / folder).glob("*.mrc"))
     row = read_star("tomograms.star").rows[0]
     assert row.path_in_column("rlnDeconvTomoName") is None and row.mask_path is None
+
+
+@pytest.mark.parametrize(
+    ("words", "folder"),
+    [
+        (["deconv", "tomograms.star", "--deconv_folder", "elsewhere"], "elsewhere"),
+        (["make_mask", "tomograms.star", "--mask_folder", "elsewhere"], "elsewhere"),
+        (["predict", "tomograms.star", "model.pt", "-o", "elsewhere"], "elsewhere"),
+    ],
+)
+def test_a_star_in_a_read_only_folder_is_refused_before_any_work(
+    flat_project: Path,
+    one_epoch_checkpoint: Path,
+    mrc_writer: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    words: list[str],
+    folder: str,
+) -> None:
+    """deconv, make_mask and predict did the first tomogram's work (a map the star never
+    listed) before failing to rewrite a star in a read-only folder (a kill audit). Root may
+    write anywhere, so the test denies the project folder through os.access."""
+    (flat_project / "model.pt").symlink_to(one_epoch_checkpoint)
+    table = read_star("tomograms.star")
+    mrc_writer(flat_project / "t.mrc", np.random.default_rng(0).random((20, 32, 32)), 10.0)
+    row = table.rows[0]
+    row.tomogram_path = row.deconv_path = "t.mrc"
+    row.half1_path = row.half2_path = None
+    write_star(table, "tomograms.star")
+    real_access = os.access
+    project = flat_project.resolve()
+    monkeypatch.setattr(
+        os, "access", lambda path, mode: Path(path).resolve() != project and real_access(path, mode)
+    )
+    capsys.readouterr()
+    assert run(words) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "tomograms.star: its folder cannot be written" in errors[0]
+    assert not list((flat_project / folder).glob("*.mrc"))

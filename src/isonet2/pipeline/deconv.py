@@ -13,6 +13,7 @@ is rewritten after each one, so a run that is stopped keeps the tomograms it fin
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,7 +90,14 @@ def check_unique_outputs(
     """Refuse outputs that would replace what the user has: two rows writing one file (inputs
     with the same file name), or an output on a file the star names in another column (another
     row's tomogram, say, named like this row's output: t.mrc and t_mask.mrc in one folder).
-    Files in `written_column`, the one the command fills, are its own earlier outputs."""
+    Files in `written_column`, the one the command fills, are its own earlier outputs.
+    The star's folder must be writable too: the star is rewritten after the first tomogram
+    (a read-only one was found only after that tomogram's work)."""
+    if not os.access(star_path.parent, os.W_OK | os.X_OK):
+        raise InputError(
+            f"{star_path}: its folder cannot be written (read-only or no permission), and the "
+            "star is rewritten after each tomogram; run in a copy of the project you can write to"
+        )
     seen: set[Path] = set()
     for output in outputs:
         if output in seen:
