@@ -68,6 +68,10 @@ def test_full_folder_positional(cwd: Path, make_mrc: Callable[..., Path]) -> Non
 
 def test_create_average(cwd: Path, make_mrc: Callable[..., Path]) -> None:
     halves(cwd / "tomoset", make_mrc, count=2)
+    # a SIGKILLed run's temp of an average (a whole tomogram's bytes) stayed for good
+    leftover = cwd / "averaged_tomos" / ".TS_01_EVN_full.mrc.k2x9q1zz.mrc.tmp"
+    leftover.parent.mkdir()
+    leftover.write_bytes(b"half an average")
     line = (
         "isonet.py prepare_star --even tomoset/EVN --odd tomoset/ODD --pixel_size 5.35 "
         "--number_subtomos 800 --create_average True"
@@ -80,6 +84,10 @@ def test_create_average(cwd: Path, make_mrc: Callable[..., Path]) -> None:
         np.testing.assert_allclose(read_volume(row.tomogram_path), even + odd, rtol=1e-6)
         assert read_info(row.tomogram_path).pixel_size_angstrom == pytest.approx(5.4)
         assert row.pixel_size_angstrom == 5.35 and row.number_subtomos == 800
+    assert sorted(p.name for p in (cwd / "averaged_tomos").iterdir()) == [
+        "TS_01_EVN_full.mrc",
+        "TS_02_EVN_full.mrc",
+    ]
 
 
 def test_per_tomogram_defocus_and_auto_counts(cwd: Path, make_mrc: Callable[..., Path]) -> None:

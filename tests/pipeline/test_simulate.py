@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from isonet2.cli import run
+from isonet2.config import SimulateConfig
 from isonet2.config.simulate import PresetName
 from isonet2.io.mrc import read_info, read_volume
 from isonet2.io.star import read_star
+from isonet2.pipeline import simulate as simulate_pipeline
 from isonet2.simulate import PRESETS
 
 TINY = ["--shape", "64,64,64", "--tilt_step", "6"]
@@ -105,6 +107,9 @@ def test_same_seed_same_bytes_and_seed_plus_index(cwd: Path) -> None:
 def test_star_feeds_evaluate(cwd: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["simulate", "--preset", "lamella-asym", "-o", "sim", "--ntomos", "2", *TINY]) == 0
     capsys.readouterr()
+    leftover = cwd / "scores" / ".sim_01_fsc.png.k2x9q1zz.png"  # a SIGKILLed run's, kept for good
+    leftover.parent.mkdir()
+    leftover.write_bytes(b"half a plot")
     words = [
         "evaluate",
         "--star",
@@ -113,8 +118,11 @@ def test_star_feeds_evaluate(cwd: Path, capsys: pytest.CaptureFixture[str]) -> N
         "rlnTomoName",
         "--ground_truth",
         "sim/ground_truth",
+        "-o",
+        "scores",
     ]
     assert run(words) == 0
+    assert not leftover.exists()
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["reference"] for r in records] == [f"sim/ground_truth/sim_0{i}.mrc" for i in (1, 2)]
     assert all((r["tilt_min_deg"], r["tilt_max_deg"]) == (-50.0, 65.0) for r in records)
@@ -142,3 +150,38 @@ def test_bad_input_is_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
     assert not (cwd / "sim").exists()
+
+
+def test_a_stopped_rerun_leaves_no_star_claiming_mixed_maps(
+    cwd: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A rerun over a project, stopped after its first tomogram, left the old star listing
+    new sim_01 maps beside old sim_02 ones (a kill audit). The star waits in .bak now."""
+    assert run(["simulate", "-o", "p", "--ntomos", "2", *TINY]) == 0
+    star = cwd / "p" / "tomograms.star"
+    first = star.read_text()
+    assert run(["simulate", "-o", "p", "--ntomos", "2", *TINY]) == 0  # the same project again
+    assert star.read_text() == first and not (cwd / "p" / "tomograms.star.bak").exists()
+    real = simulate_pipeline.simulate_tomogram
+    made: list[int] = []
+
+    def stop_at_the_second(*args: object, **kwargs: object) -> object:
+        made.append(1)
+        if len(made) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(simulate_pipeline, "simulate_tomogram", stop_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        simulate_pipeline.run(
+            SimulateConfig(output_dir="p", number_tomograms=2, seed=5, shape=[64, 64, 64])
+        )
+    assert not star.exists() and (cwd / "p" / "tomograms.star.bak").read_text() == first
+    monkeypatch.setattr(simulate_pipeline, "simulate_tomogram", real)
+    assert run(["simulate", "-o", "p", "--ntomos", "2", "--seed", "5", *TINY]) == 0
+    assert star.is_file() and (cwd / "p" / "tomograms.star.bak").read_text() == first
+    edited = first.replace("35000", "36000")  # a star the user changed is kept, with a word
+    star.write_text(edited)
+    assert run(["simulate", "-o", "p", "--ntomos", "2", *TINY]) == 0
+    assert (cwd / "p" / "tomograms.star.bak").read_text() == edited and star.read_text() == first
+    assert "p/tomograms.star existed: replaced, the earlier file is kept as" in caplog.text

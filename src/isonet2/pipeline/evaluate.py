@@ -22,7 +22,7 @@ from pathlib import Path
 from isonet2.config import EvaluateConfig
 from isonet2.errors import InputError
 from isonet2.evaluate import evaluate
-from isonet2.io.atomic import make_folder
+from isonet2.io.atomic import make_folder, remove_leftover_temps
 from isonet2.io.mrc import list_volumes, open_volume, read_info
 from isonet2.io.progress import counted
 from isonet2.io.runrecord import write_run_config
@@ -203,6 +203,8 @@ def run(cfg: EvaluateConfig) -> EvaluateResult:
                 )
     output_dir = Path(cfg.output_dir)
     make_folder(output_dir, cfg.flag("output_dir"))
+    owned = {f"{job.map_path.stem}_fsc.png" for job in jobs} | {"evaluate_config.json"}
+    remove_leftover_temps(output_dir, owned.__contains__)  # a SIGKILLed run's plot temps
     write_run_config(cfg, output_dir / "evaluate_config.json")
     result = EvaluateResult(jsonl_path=output_dir / JSONL_NAME)
     for job in jobs:

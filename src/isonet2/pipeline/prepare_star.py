@@ -17,6 +17,7 @@ import numpy as np
 
 from isonet2.config import PrepareStarConfig
 from isonet2.errors import InputError
+from isonet2.io.atomic import remove_leftover_temps
 from isonet2.io.coordinates import read_coordinates
 from isonet2.io.mrc import (
     VolumeInfo,
@@ -236,6 +237,8 @@ def run(cfg: PrepareStarConfig) -> PrepareStarResult:
     tomograms: list[str | None] = [str(p) for p in full] if full else [None] * count
     if full is None and cfg.create_average and even and odd:
         folder = star_path.parent / AVERAGE_FOLDER
+        owned = {f"{e.stem}_full.mrc" for e in even}
+        remove_leftover_temps(folder, owned.__contains__)  # a SIGKILLed run's average temps
         pairs = progress_bar(
             list(zip(even, odd, infos, strict=True)), desc="averaging halves", unit="tomo"
         )
