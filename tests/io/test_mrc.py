@@ -20,6 +20,7 @@ from isonet2.io.mrc import (
     read_info,
     read_volume,
     write_volume,
+    write_volumes_together,
 )
 
 
@@ -202,3 +203,27 @@ def test_new_volume_reserves_the_whole_file(
     with new_volume(tmp_path / "out.mrc", (3, 5, 7)) as out:
         out[:] = 1.0
     assert calls == [1024 + 3 * 5 * 7 * 4] == [(tmp_path / "out.mrc").stat().st_size]
+
+
+def test_volumes_written_together_all_change_or_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop while a simulated tomogram's maps were written left new and old maps mixed."""
+    targets = [tmp_path / f"{name}.mrc" for name in ("a", "b", "c")]
+    for target in targets:
+        write_volume(target, np.zeros((2, 3, 4), np.float32))
+    real_new = mrcfile.new
+
+    def third_fails(path: object, *args: object, **kwargs: object) -> object:
+        if str(path).startswith(str(tmp_path / ".c.mrc")):
+            raise KeyboardInterrupt
+        return real_new(path, *args, **kwargs)
+
+    monkeypatch.setattr(mrcfile, "new", third_fails)
+    with pytest.raises(KeyboardInterrupt):
+        write_volumes_together({t: np.ones((2, 3, 4), np.float32) for t in targets})
+    assert all(read_volume(t).max() == 0 for t in targets)  # none replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mrc", "b.mrc", "c.mrc"]
+    monkeypatch.setattr(mrcfile, "new", real_new)
+    write_volumes_together({t: np.ones((2, 3, 4), np.float32) for t in targets})
+    assert all(read_volume(t).min() == 1 for t in targets)

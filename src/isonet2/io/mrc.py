@@ -19,7 +19,7 @@ import errno
 import logging
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,19 +177,36 @@ def write_volume(
     origin_angstrom: tuple[float, float, float] | None = None,
 ) -> None:
     """Write (z, y, x) data atomically: a temp file in the same folder, then a rename."""
-    target = Path(path)
-    temp = temp_beside(target, ".mrc.tmp")
+    write_volumes_together(
+        {Path(path): data}, voxel_size_angstrom=voxel_size_angstrom, origin_angstrom=origin_angstrom
+    )
+
+
+def write_volumes_together(
+    volumes: Mapping[Path, np.ndarray],
+    *,
+    voxel_size_angstrom: float | tuple[float, float, float] = 1.0,
+    origin_angstrom: tuple[float, float, float] | None = None,
+) -> None:
+    """write_volume for files that belong together (a simulated tomogram's four maps): every
+    temp file is written first and only then are they renamed, so a run stopped while
+    writing leaves the old set, not old and new files mixed."""
+    temps: dict[Path, Path] = {}
     try:
-        with mrcfile.new(temp, overwrite=True) as mrc:
-            mrc.set_data(np.ascontiguousarray(data))
-            _set_header(mrc, voxel_size_angstrom, origin_angstrom)
-        publish(temp, target)
-    except OSError as error:
-        temp.unlink(missing_ok=True)
-        _raise_if_full(error, target, _HEADER_BYTES + np.asarray(data).nbytes)
-        raise
+        for target, data in volumes.items():
+            temps[target] = temp_beside(target, ".mrc.tmp")
+            try:
+                with mrcfile.new(temps[target], overwrite=True) as mrc:
+                    mrc.set_data(np.ascontiguousarray(data))
+                    _set_header(mrc, voxel_size_angstrom, origin_angstrom)
+            except OSError as error:
+                _raise_if_full(error, target, _HEADER_BYTES + np.asarray(data).nbytes)
+                raise
+        for target, temp in temps.items():
+            publish(temp, target)
     except BaseException:
-        temp.unlink(missing_ok=True)
+        for temp in temps.values():
+            temp.unlink(missing_ok=True)
         raise
 
 

@@ -14,16 +14,17 @@ in (output_dir/even/sim_01_EVN.mrc), the folder later commands must run from. To
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from isonet2.config import SimulateConfig
 from isonet2.errors import InputError
 from isonet2.io.atomic import make_folder
-from isonet2.io.mrc import write_volume
+from isonet2.io.mrc import write_volumes_together
 from isonet2.io.progress import counted, progress_bar
 from isonet2.io.runrecord import write_run_config
-from isonet2.io.star import StarTable, TomogramRow, replace_star
+from isonet2.io.star import StarTable, TomogramRow, format_star, write_star
 from isonet2.pipeline.prepare_star import AUTO_SUBTOMOS_TOTAL
 from isonet2.simulate import (
     AcquisitionSettings,
@@ -67,11 +68,22 @@ def _write_tomogram(root: Path, name: str, sim: SimulatedTomogram) -> dict[str, 
         "odd": sim.odd,
         "full": sim.even + sim.odd,
     }
-    for folder in FOLDERS:
-        write_volume(
-            paths[folder], volumes[folder], voxel_size_angstrom=sim.settings.pixel_size_angstrom
-        )
+    write_volumes_together(
+        {paths[folder]: volumes[folder] for folder in FOLDERS},
+        voxel_size_angstrom=sim.settings.pixel_size_angstrom,
+    )
     return paths
+
+
+def _set_star_aside(star_path: Path) -> Path | None:
+    """Move an existing star to `<name>.bak` before the first map is replaced: a run stopped
+    part way leaves maps of two projects, and no star should then claim them as one."""
+    if not star_path.is_file():
+        return None
+    backup = star_path.with_name(star_path.name + ".bak")
+    os.replace(star_path, backup)
+    logger.info("%s moved to %s until the new maps are written", star_path, backup)
+    return backup
 
 
 def _row(
@@ -121,6 +133,7 @@ def run(cfg: SimulateConfig) -> SimulateResult:
         cfg.preset,
         root,
     )
+    backup: Path | None = None
     for i, name in enumerate(progress_bar(names, desc="simulate", unit="tomo")):
         sim = simulate_tomogram(
             cfg.shape,
@@ -133,12 +146,18 @@ def run(cfg: SimulateConfig) -> SimulateResult:
             seed=cfg.seed + i,
             preset=cfg.preset,
         )
+        if i == 0:
+            backup = _set_star_aside(root / STAR_NAME)
         paths = _write_tomogram(root, name, sim)
         rows.append(_row(i + 1, paths, sim.settings, subtomos))
         used.append(sim.settings)
     table = StarTable(rows=rows)
     star_path = root / STAR_NAME
-    replace_star(table, star_path)
+    if backup is not None and backup.read_text(errors="replace") == format_star(table):
+        backup.unlink()  # the same project again: nothing to keep
+    elif backup is not None:
+        logger.warning("%s existed: replaced, the earlier file is kept as %s", star_path, backup)
+    write_star(table, star_path)
     write_run_config(cfg, root / "simulate_config.json")
     logger.info("%s", _summary(star_path, used[0], len(rows)))
     return SimulateResult(star_path=star_path, table=table, settings=used)
