@@ -416,6 +416,8 @@ def test_bad_input(
     assert len(errors) == 1 and message in errors[0], errors
     if "denoise" in line:  # denoise has no --method to suggest
         assert errors[0].endswith(message), errors
+    if "other.pt" in line:  # refused before the output folder and its record were written
+        assert not Path("isonet_training").exists()
 
 
 def test_gpu_id_naming_a_missing_gpu(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,6 +23,7 @@ from isonet2.config.base import parse_index_selection
 from isonet2.data.tomograms import TomogramSet, open_tomogram_set
 from isonet2.errors import InputError
 from isonet2.io.atomic import make_folder
+from isonet2.io.checkpoint import load_checkpoint
 from isonet2.io.logfile import close_log_file, forget_warnings, open_log_file
 from isonet2.io.mrc import new_volume, open_volume
 from isonet2.io.runrecord import write_run_config
@@ -41,7 +42,7 @@ from isonet2.train.distributed import (
     worker_count,
 )
 from isonet2.train.runfolder import settle_run_folder, stderr_writes_into
-from isonet2.train.trainer import TrainSpec
+from isonet2.train.trainer import TrainSpec, check_compatible
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +167,13 @@ def checkpoint_stem(method: Method, cfg: TrainingConfig) -> str:
 
 def prepare_output_folder(cfg: TrainingConfig, method: Method, record_name: str) -> None:
     """Make the output folder, set any other run in it aside (settle_run_folder), then write
-    the run record: a run that will continue keeps its folder as it is."""
+    the run record: a run that will continue keeps its folder as it is. A --pretrained_model
+    that cannot be used is refused first (it was found only after the folder, the record and
+    with --with_deconv the deconvolved maps and masks were written)."""
+    if cfg.pretrained_model:
+        check_compatible(
+            load_checkpoint(cfg.pretrained_model), cfg.arch, cfg.cube_size, cfg.pretrained_model
+        )
     output_dir = Path(cfg.output_dir)
     make_folder(output_dir, cfg.flag("output_dir"))
     note = settle_run_folder(

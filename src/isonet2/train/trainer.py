@@ -145,8 +145,9 @@ def _file_logger(spec: TrainSpec) -> logging.Handler | None:
     return None if stderr_writes_into(path) else open_log_file(path)
 
 
-def _check_compatible(ckpt: dict[str, Any], spec: TrainSpec, source: str) -> None:
-    for key, wanted in (("arch", spec.arch), ("cube_size", spec.cube_size)):
+def check_compatible(ckpt: dict[str, Any], arch: str, cube_size: int, source: str) -> None:
+    """InputError naming `source` when a checkpoint's network is not this run's."""
+    for key, wanted in (("arch", arch), ("cube_size", cube_size)):
         if ckpt[key] != wanted:
             raise InputError(
                 f"{source}: the checkpoint has {key} {ckpt[key]} but this run uses {wanted}; "
@@ -294,7 +295,7 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
             raise InputError(
                 f"{error}; to train afresh instead of resuming, delete it or give --resume False"
             ) from None
-        _check_compatible(ckpt, spec, latest)
+        check_compatible(ckpt, spec.arch, spec.cube_size, latest)
         changes = changed_settings(ckpt.get("config") or {}, spec.config)
         if changes:
             raise InputError(  # refine/denoise set such a run aside first (runfolder)
@@ -320,7 +321,7 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
             _complete_resumed_epoch(spec, start_epoch, history, shown)
     elif spec.pretrained_model:
         ckpt = load_checkpoint(spec.pretrained_model)
-        _check_compatible(ckpt, spec, spec.pretrained_model)
+        check_compatible(ckpt, spec.arch, spec.cube_size, spec.pretrained_model)
         load_weights(net, ckpt["model_state"], spec.arch, spec.pretrained_model)
         logger.info("starting from the weights of %s", spec.pretrained_model)
     if spec.ema_decay > 0 and average is None:
