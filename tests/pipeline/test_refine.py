@@ -458,6 +458,11 @@ def test_split_halves_with_predict(
     for half in ("top", "bottom"):
         trained = load_checkpoint(f"s/network_isonet2-n2n_unet-small_32_{half}.pt")
         assert trained["epoch"] == 1 and trained["y_half"] == half
+    # each network its own loss plot (both wrote loss_full.png: the top one's was lost)
+    assert sorted(p.name for p in Path("s").glob("loss_*.png")) == [
+        "loss_bottom.png",
+        "loss_top.png",
+    ]
     row = read_star("tomograms.star").rows[0]
     assert row.corrected_path == "s/corrected/t_EVN_isonet2-n2n_unet-small.mrc"
     assert Path("s/corrected/t_EVN_isonet2-n2n_unet-small_model2.mrc").is_file()

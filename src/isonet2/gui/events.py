@@ -79,12 +79,12 @@ class JobEvents:
             return list(self._tasks.values())[-MAX_TASKS:]
 
     def pictures(self) -> list[str]:
-        """Announced pictures (project-relative), newest last, plus loss_full.png if present."""
+        """Announced pictures (project-relative), newest last, plus the loss plots present
+        (loss_full.png; loss_top.png and loss_bottom.png of --split_halves)."""
         with self._lock:
             found = list(self._pictures)
-        loss = self.path.parent / "loss_full.png"
-        if loss.is_file():
+        for loss in sorted(self.path.parent.glob("loss_*.png")):  # split halves: top, bottom
             rel = relative(self.root, loss)
-            if rel not in found:
+            if loss.is_file() and rel not in found:
                 found.append(rel)
         return found

@@ -68,10 +68,12 @@ def changed_settings(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]
     return changes
 
 
+# the loss plots of a run (TrainSpec.loss_plot_path): one network, or --split_halves' two
+LOSS_PLOTS = ("loss_full.png", "loss_top.png", "loss_bottom.png")
 # what a training run writes in its folder besides its checkpoints (network_*.pt)
 RUN_FILES = (
     "log.txt",
-    "loss_full.png",
+    *LOSS_PLOTS,
     "refine_config.json",
     "denoise_config.json",
     "preview",
@@ -167,4 +169,4 @@ def stderr_writes_into(log: Path) -> bool:
 
 def owned_by_training(name: str) -> bool:
     """Files of the output folder that training writes (checkpoints, loss plot, run record)."""
-    return name.startswith("network_") or name == "loss_full.png" or name.endswith("_config.json")
+    return name.startswith("network_") or name in LOSS_PLOTS or name.endswith("_config.json")

@@ -108,6 +108,12 @@ class TrainSpec:
         """The numbered copy kept every save_interval epochs."""
         return self.output_dir / f"{self.checkpoint_stem}_epoch{epoch}_{self.suffix}.pt"
 
+    @property
+    def loss_plot_path(self) -> Path:
+        """loss_full.png, or loss_top.png / loss_bottom.png for the split halves' networks
+        (both wrote loss_full.png, and the top network's curves were lost)."""
+        return self.output_dir / f"loss_{self.suffix}.png"
+
 
 @dataclass
 class TrainResult:
@@ -491,7 +497,7 @@ def _report(
     record = history[-1]
     if epoch % spec.save_interval == 0:
         _save(spec, net, average, optimizer, scaler, epoch, history, spec.epoch_path(epoch))
-    plot_losses(history, spec.output_dir / "loss_full.png")
+    plot_losses(history, spec.loss_plot_path)
     # the single-map recipe adds noise: then each epoch's level is logged
     noise = spec.settings.method == "isonet2" and any(level > 0 for level in spec.noise_levels)
     logger.info(
@@ -529,7 +535,7 @@ def _complete_resumed_epoch(
         copy_atomic(spec.latest_path, numbered)
         logger.info("wrote the missing %s from %s", numbered.name, spec.latest_path.name)
     if history:
-        plot_losses(history, spec.output_dir / "loss_full.png")
+        plot_losses(history, spec.loss_plot_path)
     if spec.preview is not None and _preview_due(spec, epoch):
         spec.preview(epoch, model, missing_only=True)
 
