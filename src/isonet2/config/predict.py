@@ -19,9 +19,10 @@ class PredictConfig(TomoSelection):
     """Apply a trained network to whole tomograms (rlnCorrectedTomoName / rlnDenoisedTomoName).
 
     Everything about the network (architecture, cube size, method, CTF handling) comes from
-    the checkpoint. Tomograms are streamed tile by tile into a memory-mapped output, so host
-    memory stays near the size of one output volume whatever the tomogram size. Even and odd
-    halves are predicted separately and averaged; single maps are predicted once.
+    the checkpoint (CTF flips and wedge filtering by default as in training). Tomograms are
+    streamed tile by tile into a memory-mapped output whose finished pages are handed back, so
+    host memory is a working set (about one row of tiles across Y and X), not the tomogram.
+    Even and odd halves are predicted separately and averaged; single maps are predicted once.
 
     Example:
         isonet.py predict tomograms.star 01_test/network_isonet2-n2n_unet-medium_96_full.pt --gpuID 0 --outputdir corrected
