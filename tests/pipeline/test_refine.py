@@ -211,10 +211,10 @@ def test_a_rerun_with_other_settings_sets_the_earlier_run_aside(
     recipes into one folder in turn; the earlier run now moves to earlier_run_N/."""
     out = train_project / "x"
     latest_path = out / "network_isonet2-n2n_unet-small_32_full.pt"
-    quiet = "--with_preview False"  # previews are not what this is about (saves ~15 s)
-    assert isonet(f"isonet.py refine tomograms.star -o x {FAST} {quiet}") == 0
+    short = one_step_epochs()  # neither previews nor long epochs are what this is about
+    assert isonet(f"isonet.py refine tomograms.star -o x {short} --epochs 1") == 0
     first = latest_path.read_bytes()
-    line = f"isonet.py refine tomograms.star -o x {SMALL} {quiet} --epochs 2 --loss_func L2+FSC"
+    line = f"isonet.py refine tomograms.star -o x {short} --epochs 2 --loss_func L2+FSC"
     assert isonet(line) == 0
     aside = out / "earlier_run_1"
     assert (aside / latest_path.name).read_bytes() == first

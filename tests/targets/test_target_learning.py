@@ -1,4 +1,4 @@
-"""Fifteen AdamW steps of unet-small lower the masked loss under each training recipe."""
+"""Ten AdamW steps of unet-small lower the masked loss under each training recipe."""
 
 import pytest
 import torch
@@ -12,7 +12,7 @@ from isonet2.targets.strategy import make_strategy
 from isonet2.train.losses import get_base_loss, masked_loss
 
 C = 32
-STEPS = 15
+STEPS = 10  # the last five steps' mean loss is 0.58-0.75 of the first five's
 
 
 def _blobs(b: int, gen: torch.Generator) -> torch.Tensor:
@@ -38,7 +38,7 @@ def _batch(gen: torch.Generator) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("method", ["n2n", "isonet2-n2n", "isonet2"])
-def test_fifteen_steps_lower_the_loss(method: str) -> None:
+def test_ten_steps_lower_the_loss(method: str) -> None:
     torch.manual_seed(0)
     settings = TargetSettings(method=method, mw_weight=1.0, noise_level=0.1)  # type: ignore[arg-type]
     strategy = make_strategy(settings, two_tomograms(), C, "cpu")
