@@ -21,9 +21,12 @@ import torch
 from test_distributed import child_processes
 
 from isonet2.cli import run
+from isonet2.config import RefineConfig
+from isonet2.config.argv import parse_command_line
 from isonet2.io.checkpoint import load_checkpoint
 from isonet2.io.star import read_star, write_star
 from isonet2.io.stopsignals import StopSignal
+from isonet2.pipeline.training import warn_ignored_flags
 from isonet2.targets.augment import Mirrored
 
 # tests add only a short run and a small cube to the tutorial's lines (plus a small network
@@ -391,6 +394,16 @@ def test_a_rerun_completes_what_a_run_stopped_after_its_checkpoint_did_not_write
             f"isonet.py refine tomograms.star --method isonet2-n2n --noise_level 0.1 {FAST}",
             "isonet2-n2n denoises from the even/odd halves and would ignore it",
         ),
+        (  # both were silently ignored (a training-options audit)
+            "none",
+            f"isonet.py refine tomograms.star --method isonet2-n2n --input_column rlnTomoName {FAST}",
+            "--input_column names the single maps of --method isonet2",
+        ),
+        (
+            "none",
+            f"isonet.py refine tomograms.star --with_deconv True --input_column rlnTomoName {FAST}",
+            "--with_deconv trains on rlnDeconvTomoName, not on --input_column rlnTomoName",
+        ),
     ],
 )
 def test_bad_input(
@@ -637,3 +650,56 @@ def test_damaged_checkpoints_to_resume_or_start_from_are_one_line(
     assert errors[1].endswith(
         "to train afresh instead of resuming, delete it or give --resume False"
     )
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"), [("", (1.0, 1.0, 0.02)), ("--snrfalloff 0.5", (0.5, 1.0, 0.02))]
+)
+def test_with_deconv_gives_deconv_its_own_defaults_or_the_typed_values(
+    train_project: Path, monkeypatch: pytest.MonkeyPatch, typed: str, expected: tuple
+) -> None:
+    """refine --with_deconv passed the Wiener-training defaults (snrfalloff 0) to deconv,
+    whose own default is 1.0: a map with 219x the high-frequency power of `deconv`'s."""
+    import isonet2.pipeline.refine as refine_pipeline
+
+    given: list[Any] = []
+
+    def spy(cfg: Any) -> None:
+        given.append(cfg)
+        raise _Stop
+
+    monkeypatch.setattr(refine_pipeline.deconv, "run", spy)
+    with pytest.raises(_Stop):
+        refine_pipeline.run(
+            parse_command_line(RefineConfig, f"tomograms.star --with_deconv True {typed}".split())
+        )
+    (cfg,) = given
+    assert (cfg.snrfalloff, cfg.deconvstrength, cfg.highpassnyquist) == expected
+
+
+def test_flags_a_run_ignores_are_named(
+    train_project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Flags of another CTF mode or recipe were accepted and silently did nothing."""
+    line = (
+        "tomograms.star --CTF_mode None --clip_first_peak_mode 2 --bfactor 200 --snrfalloff 1 "
+        "--noise_mode hamming --isCTFflipped True"
+    )
+    cfg = parse_command_line(RefineConfig, line.split())
+    warn_ignored_flags(cfg, "isonet2-n2n", set(cfg.model_fields_set))
+    for flag in ("--clip_first_peak_mode", "--bfactor", "--snrfalloff", "--noise_mode"):
+        assert f"{flag} is ignored: it " in caplog.text, flag
+    assert "--isCTFflipped is ignored: it has no effect with --CTF_mode None" in caplog.text
+    caplog.clear()
+    cfg = parse_command_line(RefineConfig, ["tomograms.star", "--CTF_mode", "network"])
+    warn_ignored_flags(cfg, "isonet2", set(cfg.model_fields_set), reads_deconvolved=True)
+    assert "corrects the CTF twice" in caplog.text and "is ignored" not in caplog.text
+    caplog.clear()
+    line = "tomograms.star --CTF_mode wiener --snrfalloff 1 --bfactor 200 --method isonet2"
+    cfg = parse_command_line(RefineConfig, line.split())
+    warn_ignored_flags(cfg, "isonet2", set(cfg.model_fields_set))
+    assert caplog.text == ""

@@ -140,16 +140,25 @@ class TrainingConfig(CommandConfig):
         True, "phase-flip inputs on the fly in CTF-aware modes (unless isCTFflipped)"
     )
     snrfalloff: float = param(
-        0.0, "Wiener filter SNR fall-off (CTF_mode wiener)", ge=0, le=MAX_SNRFALLOFF
+        0.0,
+        "Wiener filter SNR fall-off (CTF_mode wiener; refine --with_deconv passes it on to "
+        "deconv when given, else deconv uses its own default 1.0)",
+        ge=0,
+        le=MAX_SNRFALLOFF,
     )
     deconvstrength: float = param(
         1.0,
-        "Wiener filter strength, log10 SNR (CTF_mode wiener)",
+        "Wiener filter strength, log10 SNR (CTF_mode wiener; passed on by --with_deconv when "
+        "given)",
         ge=-MAX_DECONVSTRENGTH,
         le=MAX_DECONVSTRENGTH,
     )
     highpassnyquist: float = param(
-        0.02, "Wiener filter high-pass, fraction of Nyquist (CTF_mode wiener)", gt=0, le=1
+        0.02,
+        "Wiener filter high-pass, fraction of Nyquist (CTF_mode wiener; passed on by "
+        "--with_deconv when given)",
+        gt=0,
+        le=1,
     )
     with_preview: bool = param(
         True, "predict prev_tomo_idx every save_interval epochs and save slice images"

@@ -26,6 +26,7 @@ from isonet2.pipeline.training import (
     prepare_output_folder,
     previewer_for,
     target_settings,
+    warn_ignored_flags,
     warn_without_defocus,
     worker_context,
 )
@@ -41,11 +42,13 @@ logger = logging.getLogger(__name__)
 def run(cfg: DenoiseConfig) -> TrainResult:
     """Train the denoiser; optionally predict every tomogram after."""
     output_dir = Path(cfg.output_dir)
+    typed = set(cfg.model_fields_set)  # the flags given, before fitted values join them
     devices = select_devices(cfg.gpuID)  # a missing GPU is reported before any work
     cfg = fit_loader_workers(cfg, devices)
     main = is_main_process()
     if main:
         prepare_output_folder(cfg, "n2n", "denoise_config.json")
+        warn_ignored_flags(cfg, "n2n", typed)
     result = launch(cfg, train_worker, devices)
     if cfg.with_predict:  # every rank: under an outer torchrun predict shares the tomograms
         predict.run(

@@ -34,6 +34,7 @@ from isonet2.pipeline.training import (
     prepare_output_folder,
     previewer_for,
     target_settings,
+    warn_ignored_flags,
     warn_without_defocus,
     worker_context,
 )
@@ -64,6 +65,16 @@ def resolve_method(cfg: RefineConfig, table: StarTable) -> Method:
         raise InputError(
             "--with_deconv trains the single-map recipe on rlnDeconvTomoName, --method "
             "isonet2-n2n on the even/odd halves: leave out one of them"
+        )
+    if cfg.method == "isonet2-n2n" and cfg.input_column is not None:
+        raise InputError(
+            "--input_column names the single maps of --method isonet2; --method isonet2-n2n "
+            "trains on the even/odd halves: leave out one of them"
+        )
+    if cfg.with_deconv and cfg.input_column not in (None, DECONV_COLUMN):
+        raise InputError(
+            f"--with_deconv trains on {DECONV_COLUMN}, not on --input_column "
+            f"{cfg.input_column}: leave out one of them"
         )
     if cfg.method == "isonet2-n2n" and not halves:
         raise InputError(
@@ -99,15 +110,27 @@ def resolve_method(cfg: RefineConfig, table: StarTable) -> Method:
     return chosen
 
 
+def _reads_deconvolved(cfg: RefineConfig, table: StarTable) -> bool:
+    """Whether single-map training reads deconvolved maps: --with_deconv, the column named,
+    or by default a row that has one (rlnDeconvTomoName before rlnTomoName)."""
+    if cfg.with_deconv or cfg.input_column == DECONV_COLUMN:
+        return True
+    return cfg.input_column is None and any(
+        row.path_in_column(DECONV_COLUMN) is not None for row in table.rows
+    )
+
+
 def run(cfg: RefineConfig) -> RefineResult:
     """Train one network (two with --split_halves); optionally predict every tomogram after."""
     # the band weight's default depends on the loss; the run record and workers get the number
+    typed = set(cfg.model_fields_set)  # before the resolved values below join it
     cfg = cfg.model_copy(update={"mw_weight": cfg.band_weight})
     devices = select_devices(cfg.gpuID)  # a missing GPU is reported before any work
     cfg = fit_loader_workers(cfg, devices)
     # the recipe is chosen once, here: the run record, the workers and a later rerun see it
     asked = cfg.method
-    cfg = cfg.model_copy(update={"method": resolve_method(cfg, read_star(cfg.star_file))})
+    table = read_star(cfg.star_file)
+    cfg = cfg.model_copy(update={"method": resolve_method(cfg, table)})
     if cfg.method == "isonet2-n2n" and any(level > 0 for level in cfg.noise_level):
         # auto on halves only (resolve_method warned): the record says what is trained
         cfg = cfg.model_copy(update={"noise_level": [0.0], "noise_start_iter": [0]})
@@ -118,14 +141,24 @@ def run(cfg: RefineConfig) -> RefineResult:
         prepare_output_folder(cfg, cfg.method, "refine_config.json")  # type: ignore[arg-type]
         if asked == "auto":
             logger.info("method auto -> %s", cfg.method)
+        warn_ignored_flags(
+            cfg,
+            cfg.method,  # type: ignore[arg-type]
+            typed,
+            reads_deconvolved=cfg.method == "isonet2" and _reads_deconvolved(cfg, table),
+        )
     if main and cfg.with_deconv:
         deconv.run(
             DeconvConfig(
                 star_file=cfg.star_file,
-                snrfalloff=cfg.snrfalloff,
-                deconvstrength=cfg.deconvstrength,
-                highpassnyquist=cfg.highpassnyquist,
                 phaseflipped=cfg.isCTFflipped,
+                # the Wiener flags the user typed; else deconv's own defaults (snrfalloff 1),
+                # not the CTF_mode-wiener training defaults (snrfalloff 0)
+                **{
+                    name: getattr(cfg, name)
+                    for name in ("snrfalloff", "deconvstrength", "highpassnyquist")
+                    if name in typed
+                },
             )
         )
         make_mask.run(MakeMaskConfig(star_file=cfg.star_file))

@@ -211,6 +211,51 @@ def warn_without_defocus(table: StarTable, cfg: TrainingConfig) -> None:
     )
 
 
+def warn_ignored_flags(
+    cfg: TrainingConfig, method: Method, typed: set[str], reads_deconvolved: bool = False
+) -> None:
+    """One warning per typed flag that this CTF mode / method ignores (`typed`: the user's
+    fields, taken before the pipeline fills in resolved values), and one where a CTF mode
+    would correct the CTF of deconvolved maps (`reads_deconvolved`) a second time."""
+    mode = cfg.CTF_mode
+    ignored: list[tuple[str, str]] = []
+    if "clip_first_peak_mode" in typed and mode != "network":
+        ignored.append(("clip_first_peak_mode", "applies to --CTF_mode network only"))
+    if "bfactor" in typed and mode in ("None", "phase_only"):
+        ignored.append(("bfactor", "applies to --CTF_mode network (and wiener) only"))
+    with_deconv = bool(getattr(cfg, "with_deconv", False))
+    for name in ("snrfalloff", "deconvstrength", "highpassnyquist"):
+        if name in typed and mode != "wiener" and not with_deconv:
+            ignored.append((name, "applies to --CTF_mode wiener (or --with_deconv) only"))
+    for name in ("isCTFflipped", "do_phaseflip_input"):
+        if name in typed and mode == "None":
+            ignored.append((name, "has no effect with --CTF_mode None"))
+    noisy = any(level > 0 for level in getattr(cfg, "noise_level", [0.0]))
+    for name in ("noise_mode", "noise_start_iter"):
+        if name in typed and (method != "isonet2" or not noisy):
+            ignored.append((name, "applies to method isonet2 with --noise_level > 0 only"))
+    for name, why in ignored:
+        logger.warning(
+            "%s is ignored: it %s (this run: %s, method %s)",
+            cfg.flag(name),
+            why,
+            f"--CTF_mode {mode}",
+            method,
+        )
+    if mode == "phase_only" and not cfg.isCTFflipped and not cfg.do_phaseflip_input:
+        logger.warning(
+            "--CTF_mode phase_only with --do_phaseflip_input False does nothing: "
+            "the run trains as with --CTF_mode None"
+        )
+    if reads_deconvolved and mode != "None":
+        logger.warning(
+            "training on deconvolved maps (rlnDeconvTomoName), which deconv has "
+            "already CTF-corrected, with --CTF_mode %s corrects the CTF twice "
+            "(and phase-flips them again); use --CTF_mode None",
+            mode,
+        )
+
+
 def target_settings(cfg: TrainingConfig, method: Method, **refine_only: object) -> TargetSettings:
     """The target strategy's settings from the command's config."""
     return TargetSettings(
