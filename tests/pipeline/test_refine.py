@@ -681,6 +681,21 @@ def test_with_deconv_gives_deconv_its_own_defaults_or_the_typed_values(
     assert (cfg.snrfalloff, cfg.deconvstrength, cfg.highpassnyquist) == expected
 
 
+def test_with_deconv_on_halves_only_says_it_trains_on_the_even_half(
+    halves_only: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It deconvolved and trained on the even halves alone (half the dose), said at info level."""
+    import isonet2.pipeline.refine as refine_pipeline
+
+    def stop(cfg: Any) -> None:
+        raise _Stop
+
+    monkeypatch.setattr(refine_pipeline.deconv, "run", stop)
+    with pytest.raises(_Stop):
+        refine_pipeline.run(parse_command_line(RefineConfig, ["tomograms.star", "--with_deconv"]))
+    assert "--with_deconv: rows [1, 2] have no full map (rlnTomoName)" in caplog.text
+
+
 def test_flags_a_run_ignores_are_named(
     train_project: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -128,8 +128,9 @@ class TrainingConfig(CommandConfig):
     )
     bfactor: float = param(
         0.0,
-        "B-factor of the envelope exp(-B s^2/2) applied to the CTF in network mode; the same "
-        "effective envelope as the published IsoNet2, so its 200-300 mean the same here",
+        "B-factor of the envelope exp(-B s^2/2) applied to the CTF in network mode (and to "
+        "the first pass's CTF in wiener mode); the same effective envelope as the published "
+        "IsoNet2, so its 200-300 mean the same here",
         unit="Å²",
         ge=0,
     )

@@ -148,6 +148,15 @@ def run(cfg: RefineConfig) -> RefineResult:
             reads_deconvolved=cfg.method == "isonet2" and _reads_deconvolved(cfg, table),
         )
     if main and cfg.with_deconv:
+        halves_only = [row.index for row in table.rows if row.tomogram_path is None]
+        if halves_only:
+            logger.warning(
+                "--with_deconv: rows %s have no full map (rlnTomoName), so refine deconvolves "
+                "and trains on their even half alone, half the dose; without --with_deconv "
+                "refine trains isonet2-n2n on both halves, or make full maps with prepare_star "
+                "--create_average True",
+                halves_only,
+            )
         deconv.run(
             DeconvConfig(
                 star_file=cfg.star_file,
