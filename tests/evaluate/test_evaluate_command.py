@@ -169,6 +169,7 @@ def test_half_maps_by_column(maps: Path, capsys: pytest.CaptureFixture[str]) -> 
         (["--star", "tomograms.star"], 2, "either --ground_truth or --reference_column"),
         (["a.mrc", "--reference", "b.mrc", "--star", "tomograms.star"], 2, "not both"),
         (["a.mrc", "--reference", "b.mrc", "--tomo_idx", "1"], 2, "go with --star"),
+        (["a.mrc", "--reference", "b.mrc", "--column", "rlnFoo"], 2, "--column, --ground_truth"),
         (["a.mrc", "--reference", "b.mrc", "--tilt_min", "10", "--tilt_max", "0"], 2, "below"),
         (
             ["--star", "tomograms.star", "--gt", "truth", "--column", "rlnTomoName"],

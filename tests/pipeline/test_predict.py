@@ -79,6 +79,12 @@ def test_model2_writes_a_second_map_and_an_fsc(
 ) -> None:
     second = shutil.copy2(trained, trained.with_name("network_bottom.pt"))  # stands in for one
     line = f"isonet.py predict tomograms.star {trained} --model2 {second} -o out --tomo_idx 2"
+    assert isonet(f"{line} --output_prefix p_") == 0  # the plot had no prefix (an audit)
+    assert Path("out/p_t1_EVN_isonet2-n2n_unet-small_model2.mrc").is_file()
+    assert (
+        Path("out/p_t1_EVN_fsc.png").stat().st_size > 0 and not Path("out/t1_EVN_fsc.png").exists()
+    )
+    caplog.clear()
     assert isonet(line) == 0
     assert Path("out/t1_EVN_isonet2-n2n_unet-small_model2.mrc").is_file()
     assert Path("out/t1_EVN_fsc.png").stat().st_size > 0
@@ -521,3 +527,16 @@ def test_the_phase_flip_follows_the_checkpoint_unless_the_flags_say_otherwise(
     assert isonet(f"{line} -o out2 --do_phaseflip_input True") == 0
     assert flipped == [False, True]
     assert "the model was trained on unflipped maps and is given phase-flipped ones" in caplog.text
+
+
+def test_flags_a_model_ignores_are_named(trained: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """--apply_mw_x1 with a denoise model and the flip flags with a model trained without a
+    CTF changed nothing, silently (an options audit)."""
+    line = f"isonet.py predict tomograms.star {trained} --tomo_idx 1 --tile_size 32 -o a"
+    assert isonet(f"{line} --isCTFflipped True") == 0  # trained with --CTF_mode None
+    assert "--isCTFflipped / --do_phaseflip_input ignored: " in caplog.text
+    checkpoint = torch.load(trained, weights_only=True)
+    checkpoint["method"] = "n2n"  # as a denoise run saves it
+    torch.save(checkpoint, trained)
+    assert isonet(f"{line.replace(' -o a', ' -o b')} --apply_mw_x1 True") == 0
+    assert "--apply_mw_x1 ignored: " in caplog.text and "denoise (n2n) model" in caplog.text

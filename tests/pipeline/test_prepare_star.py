@@ -103,7 +103,9 @@ def test_per_tomogram_defocus_and_auto_counts(cwd: Path, make_mrc: Callable[...,
     assert all(Path(r.tomogram_path or "").is_file() for r in rows)
 
 
-def test_auto_pixel_size_masks_and_coordinates(cwd: Path, make_mrc: Callable[..., Path]) -> None:
+def test_auto_pixel_size_masks_and_coordinates(
+    cwd: Path, make_mrc: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
     for i in range(2):
         make_mrc(cwd / "full" / f"t{i}.mrc", voxel_size=7.5)
         make_mrc(cwd / "masks" / f"m{i}.mrc")
@@ -117,6 +119,13 @@ def test_auto_pixel_size_masks_and_coordinates(cwd: Path, make_mrc: Callable[...
     assert [r.box_file for r in rows] == ["coords/t0.txt", "coords/t1.txt"]
     assert [r.number_subtomos for r in rows] == [2, 3]
     assert (rows[0].tilt_min_deg, rows[0].tilt_max_deg) == (-50, 65)
+    assert "ignored" not in caplog.text
+    # a count typed beside coordinates was replaced without a word (an options audit)
+    assert isonet(f"{line} --number_subtomos 50") == 0
+    assert [r.number_subtomos for r in read_star(cwd / "tomograms.star").rows] == [2, 3]
+    assert "--number_subtomos 50 ignored: rlnNumberSubtomo is each coordinate file's" in (
+        caplog.text
+    )
 
 
 def _bad_project(cwd: Path, make_mrc: Callable[..., Path], case: str) -> None:

@@ -93,9 +93,14 @@ class EvaluateConfig(TomoSelection):
         if self.volume is not None:
             if self.reference is None:
                 raise ValueError(f"give --reference <map.mrc> to score {self.volume} against")
-            if self.ground_truth or self.reference_column or self.tomo_idx:
+            if (
+                self.ground_truth
+                or self.reference_column
+                or self.tomo_idx
+                or ("column" in self.model_fields_set)
+            ):
                 raise ValueError(
-                    "--ground_truth, --reference_column and --tomo_idx go with --star; "
+                    "--column, --ground_truth, --reference_column and --tomo_idx go with --star; "
                     "for one volume use --reference"
                 )
             return self

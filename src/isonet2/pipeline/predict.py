@@ -153,6 +153,20 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
     method, arch, cube = ckpt["method"], ckpt["arch"], int(ckpt["cube_size"])
     physics = dict(ckpt["physics"])
     apply_mw = physics.get("apply_mw_x1", True) if cfg.apply_mw_x1 is None else cfg.apply_mw_x1
+    if cfg.apply_mw_x1 is not None and method == "n2n":
+        logger.warning(
+            "--apply_mw_x1 ignored: %s is a denoise (n2n) model, whose tiles are never "
+            "wedge-filtered",
+            cfg.model,
+        )
+    if physics.get("ctf_mode", "None") == "None" and (
+        cfg.isCTFflipped is not None or cfg.do_phaseflip_input is not None
+    ):
+        logger.warning(
+            "--isCTFflipped / --do_phaseflip_input ignored: %s was trained with CTF mode None "
+            "(they apply to CTF-aware models only)",
+            cfg.model,
+        )
     is_flipped, flip_tiles = _phase_flip_settings(cfg, physics)
     table = read_star(cfg.star_file)
     rows = table.select(cfg.selected_indices())
@@ -203,7 +217,9 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
             )
     check_unique_outputs(targets, Path(cfg.star_file), table, written_column, "--output_dir")
     if context.is_main:  # nothing is written before the inputs and outputs check out
-        plots = [output_dir / f"{job.plan.stem}_fsc.png" for job in jobs]  # of --model2
+        plots = [
+            output_dir / f"{cfg.output_prefix}{job.plan.stem}_fsc.png" for job in jobs
+        ]  # of --model2
         start_output_folder(cfg, output_dir, [*targets, *plots], "predict_config.json")
     if cfg.tile_size is not None:
         for job in jobs:
@@ -256,7 +272,7 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
                     ) as out:
                         predictor.predict_into(out, sources, filters, progress=bar.update)
                 halves = _gold_standard_halves(job, predictors, trained_on, filters, sources)
-                _record(job, table, cfg.star_file, method, result, halves)
+                _record(job, table, cfg.star_file, method, result, halves, cfg.output_prefix)
         else:
             for share in rounds:
                 _predict_share(share, predictors, filters_for, context, bar.update)
@@ -265,7 +281,9 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
                         halves = _gold_standard_halves(
                             job, predictors, trained_on, filters_for(job.row)
                         )
-                        _record(job, table, cfg.star_file, method, result, halves)
+                        _record(
+                            job, table, cfg.star_file, method, result, halves, cfg.output_prefix
+                        )
     seconds = time.perf_counter() - started
     for path in result.outputs:
         logger.info("wrote %s", path)
@@ -414,6 +432,7 @@ def _record(
     method: str,
     result: PredictResult,
     halves: tuple[np.ndarray, np.ndarray] | None = None,
+    prefix: str = "",
 ) -> None:
     """Put the finished outputs of `job` in the star (rewritten) and the result; FSC of two."""
     written = job.targets
@@ -429,7 +448,7 @@ def _record(
             written,
             halves,
             job.row.pixel_size_angstrom,
-            written[0].parent / f"{job.plan.stem}_fsc.png",
+            written[0].parent / f"{prefix}{job.plan.stem}_fsc.png",
         )
 
 

@@ -230,6 +230,12 @@ def run(cfg: PrepareStarConfig) -> PrepareStarResult:
         else None
     )
     box_counts = [len(read_coordinates(p)) for p in boxes] if boxes else None
+    if box_counts and cfg.number_subtomos != "auto":
+        logger.warning(
+            "--number_subtomos %d ignored: rlnNumberSubtomo is each coordinate file's line "
+            "count (--coordinate_folder)",
+            cfg.number_subtomos,
+        )
     auto_count = max(1, int(AUTO_SUBTOMOS_TOTAL / count))
     subtomos = auto_count if cfg.number_subtomos == "auto" else cfg.number_subtomos
 
