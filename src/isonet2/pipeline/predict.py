@@ -153,21 +153,9 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
     method, arch, cube = ckpt["method"], ckpt["arch"], int(ckpt["cube_size"])
     physics = dict(ckpt["physics"])
     apply_mw = physics.get("apply_mw_x1", True) if cfg.apply_mw_x1 is None else cfg.apply_mw_x1
-    if cfg.apply_mw_x1 is not None and method == "n2n":
-        logger.warning(
-            "--apply_mw_x1 ignored: %s is a denoise (n2n) model, whose tiles are never "
-            "wedge-filtered",
-            cfg.model,
-        )
-    if physics.get("ctf_mode", "None") == "None" and (
-        cfg.isCTFflipped is not None or cfg.do_phaseflip_input is not None
-    ):
-        logger.warning(
-            "--isCTFflipped / --do_phaseflip_input ignored: %s was trained with CTF mode None "
-            "(they apply to CTF-aware models only)",
-            cfg.model,
-        )
-    is_flipped, flip_tiles = _phase_flip_settings(cfg, physics)
+    if context.is_main:  # once, not once per worker
+        _warn_ignored_flags(cfg, method, physics)
+    is_flipped, flip_tiles = _phase_flip_settings(cfg, physics, warn=context.is_main)
     table = read_star(cfg.star_file)
     rows = table.select(cfg.selected_indices())
     if cfg.tile_size is not None:  # any multiple of 16: the network is fully convolutional
@@ -217,9 +205,7 @@ def _predict(cfg: PredictConfig, context: DistributedContext) -> PredictResult:
             )
     check_unique_outputs(targets, Path(cfg.star_file), table, written_column, "--output_dir")
     if context.is_main:  # nothing is written before the inputs and outputs check out
-        plots = [
-            output_dir / f"{cfg.output_prefix}{job.plan.stem}_fsc.png" for job in jobs
-        ]  # of --model2
+        plots = [_fsc_plot(output_dir, cfg.output_prefix, job) for job in jobs]  # --model2's
         start_output_folder(cfg, output_dir, [*targets, *plots], "predict_config.json")
     if cfg.tile_size is not None:
         for job in jobs:
@@ -317,15 +303,36 @@ def _batch_size(cfg: PredictConfig, device: torch.device) -> int:
     return cfg.batch_size if cfg.batch_size != "auto" else (8 if device.type == "cuda" else 2)
 
 
-def _phase_flip_settings(cfg: PredictConfig, physics: dict[str, Any]) -> tuple[bool, bool]:
+def _warn_ignored_flags(cfg: PredictConfig, method: str, physics: dict[str, Any]) -> None:
+    """A warning for each flag given that this model ignores (they changed nothing, silently)."""
+    if cfg.apply_mw_x1 is not None and method == "n2n":
+        logger.warning(
+            "--apply_mw_x1 ignored: %s is a denoise (n2n) model, whose tiles are never "
+            "wedge-filtered",
+            cfg.model,
+        )
+    if physics.get("ctf_mode", "None") == "None" and (
+        cfg.isCTFflipped is not None or cfg.do_phaseflip_input is not None
+    ):
+        logger.warning(
+            "--isCTFflipped / --do_phaseflip_input ignored: %s was trained with CTF mode None "
+            "(they apply to CTF-aware models only)",
+            cfg.model,
+        )
+
+
+def _phase_flip_settings(
+    cfg: PredictConfig, physics: dict[str, Any], *, warn: bool = True
+) -> tuple[bool, bool]:
     """(maps already flipped, flip tiles on the fly): predict's flags where given, else the
     checkpoint's (a model trained with --do_phaseflip_input False was fed flipped tiles).
-    A warning where the given flags show a CTF-aware network other maps than it trained on."""
+    With `warn`, a warning where the given flags show a CTF-aware network other maps than it
+    trained on."""
     trained_flipped = bool(physics.get("is_ctf_flipped", False))
     trained_flipping = bool(physics.get("do_phaseflip_input", True))
     is_flipped = trained_flipped if cfg.isCTFflipped is None else cfg.isCTFflipped
     flip_tiles = trained_flipping if cfg.do_phaseflip_input is None else cfg.do_phaseflip_input
-    if physics.get("ctf_mode", "None") != "None":
+    if warn and physics.get("ctf_mode", "None") != "None":
         trained_on_flipped = trained_flipped or trained_flipping
         if (is_flipped or flip_tiles) != trained_on_flipped:
             seen = {True: "phase-flipped", False: "unflipped"}
@@ -425,6 +432,11 @@ def _gold_standard_halves(
     return independent_half_maps(predictors, sources, filters, MAX_FSC_SIDE, trained_on)
 
 
+def _fsc_plot(folder: Path, prefix: str, job: _Job) -> Path:
+    """Where --model2's FSC plot of `job` goes (with --output_prefix, as every output)."""
+    return folder / f"{prefix}{job.plan.stem}_fsc.png"
+
+
 def _record(
     job: _Job,
     table: StarTable,
@@ -448,7 +460,7 @@ def _record(
             written,
             halves,
             job.row.pixel_size_angstrom,
-            written[0].parent / f"{prefix}{job.plan.stem}_fsc.png",
+            _fsc_plot(written[0].parent, prefix, job),
         )
 
 
