@@ -24,7 +24,7 @@ from isonet2.io.atomic import make_folder
 from isonet2.io.mrc import write_volumes_together
 from isonet2.io.progress import counted, progress_bar
 from isonet2.io.runrecord import write_run_config
-from isonet2.io.star import StarTable, TomogramRow, format_star, write_star
+from isonet2.io.star import StarTable, TomogramRow, replace_star
 from isonet2.pipeline.prepare_star import AUTO_SUBTOMOS_TOTAL
 from isonet2.simulate import (
     AcquisitionSettings,
@@ -153,11 +153,9 @@ def run(cfg: SimulateConfig) -> SimulateResult:
         used.append(sim.settings)
     table = StarTable(rows=rows)
     star_path = root / STAR_NAME
-    if backup is not None and backup.read_text(errors="replace") == format_star(table):
-        backup.unlink()  # the same project again: nothing to keep
-    elif backup is not None:
-        logger.warning("%s existed: replaced, the earlier file is kept as %s", star_path, backup)
-    write_star(table, star_path)
+    if backup is not None:  # back in place: replace_star keeps it as .bak if it differs
+        os.replace(backup, star_path)
+    replace_star(table, star_path)
     write_run_config(cfg, root / "simulate_config.json")
     logger.info("%s", _summary(star_path, used[0], len(rows)))
     return SimulateResult(star_path=star_path, table=table, settings=used)
