@@ -160,6 +160,19 @@ def test_help_and_config_do_not_import_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_python_dash_m_runs_the_command_line() -> None:
+    from isonet2 import __version__
+
+    done = subprocess.run(
+        [sys.executable, "-m", "isonet2", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and __version__ in done.stdout + done.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "isonet2", "no_such_command"], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "no_such_command" in done.stderr
+
+
 def test_band_weight_default_follows_the_loss(capsys: pytest.CaptureFixture[str]) -> None:
     def weight(*words: str) -> float:
         cfg = parse_command_line(RefineConfig, ["t.star", *words])
