@@ -161,3 +161,17 @@ def test_dictionary_is_strict_json() -> None:
 def test_shapes_must_match() -> None:
     with pytest.raises(ValueError, match="one shape"):
         score(np.zeros((8, 8, 8), np.float32), np.zeros((8, 8, 9), np.float32))
+
+
+def test_cone_uses_physical_angles_on_a_non_cubic_grid() -> None:
+    shape = (16, 16, 32)  # centred layout: zero frequency at (8, 8, 16)
+    z_cone = cone_mask(shape, 0, 30.0)
+    x_cone = cone_mask(shape, 2, 30.0)
+    # index offsets (kz, kx) = (4, 4): frequencies (4/16, 4/32) = (0.25, 0.125) cycles/pixel,
+    # atan(0.125 / 0.25) = 26.6 degrees from the z axis (45 degrees in raw index units)
+    assert math.degrees(math.atan2(4 / 32, 4 / 16)) < 30.0
+    assert z_cone[8 + 4, 8, 16 + 4] == 1.0
+    # (kz, kx) = (1, 4): (0.0625, 0.125): 26.6 degrees from the x axis (14 in index units)
+    assert x_cone[8 + 1, 8, 16 + 4] == 1.0
+    # (kz, kx) = (2, 2): (0.125, 0.0625): 63.4 degrees from the x axis: outside the X cone
+    assert x_cone[8 + 2, 8, 16 + 2] == 0.0

@@ -199,3 +199,24 @@ def test_wiener_formula_at_one_voxel() -> None:
 def test_bad_parameters_raise_input_error(call: Callable[[], object]) -> None:
     with pytest.raises(InputError):
         call()
+
+
+def test_zero_ctf_at_dc_counts_as_plus_one() -> None:
+    shape = (8, 8, 8)
+    flip = phase_flip_filter(shape, 5.0, 30000.0, 300.0, 2.7, 0.0)
+    c = [n // 2 for n in shape]
+    assert flip[c[0], c[1], c[2]] == 1.0
+    flip_rfft = phase_flip_filter(shape, 5.0, 30000.0, 300.0, 2.7, 0.0, rfft=True)
+    assert flip_rfft[0, 0, 0] == 1.0
+
+
+def test_first_peak_beyond_nyquist_is_not_clipped() -> None:
+    pixel, defocus = 10.0, 8000.0  # Nyquist 0.05 1/Å
+    s = torch.linspace(0.0, 0.1, 20001, dtype=torch.float64)
+    curve = ctf_1d(s, defocus)
+    peak_s = float(s[int(torch.argmax(curve))])  # the first peak, between Nyquist and 2x Nyquist
+    assert 0.05 < peak_s < 0.1
+    args = ((16, 16, 16), pixel, defocus, 300.0, 2.7, 0.1)
+    for mode in (1, 2, 3):
+        clipped = ctf_3d(*args, clip_first_peak_mode=mode)
+        assert torch.equal(clipped, ctf_3d(*args, clip_first_peak_mode=0))

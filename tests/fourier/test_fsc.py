@@ -117,3 +117,21 @@ def test_several_masks_from_half_spectra_equal_the_full_spectrum_definition(
 def test_a_mask_of_another_shape_is_refused() -> None:
     with pytest.raises(ValueError, match="mask 'w' has shape"):
         fourier_shell_correlations(random(8, 8, 8), random(8, 8, 8), {"w": torch.ones(8, 8, 9)})
+
+
+def test_shell_2_is_never_read() -> None:
+    # evenly spaced shells 0..8 of 1/16 cycles/pixel; pixel 4 Å
+    freq = torch.arange(9, dtype=torch.float32) / 16
+    # above 0.5 at shell 2, below at shell 3, back above from shell 4, falls between 6 and 7
+    fsc = torch.tensor([1.0, 1.0, 0.9, 0.1, 0.9, 0.9, 0.9, 0.1, 0.1])
+    # read from shell 3 on: shell 3 is passed over (not yet reached), crossing is 6 -> 7
+    crossing = 6 / 16 + (0.9 - 0.5) / (0.9 - 0.1) / 16
+    assert resolution_at_threshold(freq, fsc, 0.5, 4.0) == pytest.approx(4.0 / crossing)
+
+
+def test_a_shell_exactly_at_the_threshold_does_not_end_the_curve() -> None:
+    freq = torch.arange(9, dtype=torch.float32) / 16
+    # exactly 0.5 at shell 5 (exact in float32) counts as "at or above": no fall there
+    fsc = torch.tensor([1.0, 1.0, 1.0, 0.9, 0.8, 0.5, 0.7, 0.3, 0.1])
+    crossing = 6 / 16 + (0.7 - 0.5) / (0.7 - 0.3) / 16
+    assert resolution_at_threshold(freq, fsc, 0.5, 4.0) == pytest.approx(4.0 / crossing)

@@ -58,3 +58,33 @@ def test_a_volume_smaller_than_the_crop_is_predicted_whole() -> None:
     assert central_bounds((10, 300, 256), 256) == [(0, 10), (22, 278), (0, 256)]
     with pytest.raises(ValueError, match="two predictors and two sources"):
         independent_half_maps([], [], None, 24)  # type: ignore[arg-type]
+
+
+class TileMean(torch.nn.Module):
+    """Non-local: every output voxel is its tile's mean, so a tile's output depends on all of it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(-3, -2, -1), keepdim=True).expand_as(x).clone()
+
+
+def half_maps(even: np.ndarray, odd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    predictors = [TilePredictor(TileMean(), 16, torch.device("cpu"), batch_size=4) for _ in "ab"]
+    return independent_half_maps(
+        predictors, [(even, (0.0, 1.0)), (odd, (0.0, 1.0))], filters=None, max_side=24
+    )
+
+
+def test_border_tiles_see_the_real_data_around_the_crop() -> None:
+    rng = np.random.default_rng(7)
+    even, odd = (rng.standard_normal((40, 48, 56)).astype(np.float32) for _ in range(2))
+    first, _ = half_maps(even, odd)
+    # the crop is Z 8..31, Y 12..35, X 16..39; change only the 8 voxels (half a tile) before it
+    # in X, leaving the crop itself untouched
+    changed = even.copy()
+    changed[8:32, 12:36, 8:16] += 5.0
+    moved, _ = half_maps(changed, odd)
+    assert np.abs(moved - first).max() > 0.1
+    # data beyond half a tile from the crop is never read
+    far = even.copy()
+    far[:, :, :8] += 5.0
+    np.testing.assert_array_equal(half_maps(far, odd)[0], first)

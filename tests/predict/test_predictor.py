@@ -118,3 +118,37 @@ def test_channels_last_weights_on_the_cpu_predict_what_the_default_layout_predic
 
     predictor = TilePredictor(plain, 16, torch.device("cpu"), batch_size=4)
     assert predictor.model is plain and channels_last(plain)  # the predictor's CPU layout
+
+
+class Recorder(Identity):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(x.detach().clone())
+        return x.clone()
+
+
+def test_identity_network_round_trips_through_the_quantile_scaling() -> None:
+    rng = np.random.default_rng(4)
+    volume = (rng.standard_normal((20, 24, 22)) * 3 + 5).astype(np.float32)
+    out = np.zeros_like(volume)
+    TilePredictor(Identity(), 16, torch.device("cpu"), 4, per_tile_quantiles=True).predict_into(
+        out, [(volume, (5.0, 3.0))]
+    )
+    np.testing.assert_allclose(out, (volume - 5.0) / 3.0, atol=1e-4)
+
+
+def test_the_network_sees_tiles_scaled_to_their_own_quantiles() -> None:
+    rng = np.random.default_rng(5)
+    volume = (rng.standard_normal((20, 24, 22)) * 3 + 5).astype(np.float32)
+    model = Recorder()
+    predictor = TilePredictor(model, 16, torch.device("cpu"), 4, per_tile_quantiles=True)
+    predictor.predict_into(np.zeros_like(volume), [(volume, (5.0, 3.0))])
+    tiles = [t.numpy().ravel() for batch in model.seen for t in batch[:, 0]]
+    tiles = [t for t in tiles if t.std() > 0]  # batches are padded with empty (constant) tiles
+    assert tiles
+    for t in tiles:
+        assert abs(np.quantile(t, 0.04, method="nearest")) < 1e-5
+        assert abs(np.quantile(t, 0.96, method="nearest") - 1.0) < 1e-5

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from isonet2.errors import InputError
-from isonet2.fourier.ctf import wiener_filter_3d
+from isonet2.fourier.ctf import wiener_1d, wiener_filter_3d
 from isonet2.fourier.filters import apply_fourier_filter
 from isonet2.io.mrc import new_volume, open_volume, read_volume, write_volume
-from isonet2.preprocess.deconv import _AxisChunks, deconvolve, mean_std
+from isonet2.preprocess.deconv import _AxisChunks, _Wiener, deconvolve, mean_std
 
 OPTICS = {
     "pixel_size_angstrom": 10.0,
@@ -134,3 +134,19 @@ def test_a_constant_volume_is_refused(chunk_size: int | None) -> None:
     """Its deconvolution is the constant again: an all-zero map was written back silently."""
     with pytest.raises(InputError, match=r"every voxel is 2\.5; the map is empty"):
         deconvolve(np.full((6, 8, 9), 2.5, np.float32), **OPTICS, chunk_size=chunk_size)
+
+
+WIENER_ARGS = (10.0, 30000.0, 300.0, 2.7, 0.1, 1.0, 1.0, 0.02)  # pixel .. highpassnyquist
+
+
+def w(s_per_angstrom: float) -> float:
+    return float(wiener_1d(torch.tensor([s_per_angstrom], dtype=torch.float64), *WIENER_ARGS)[0])
+
+
+@pytest.mark.parametrize("shape", [(24, 24, 24), (16, 24, 20)])
+def test_chunk_zero_frequency_takes_w_at_half_the_lowest_frequency(shape) -> None:
+    pixel = WIENER_ARGS[0]
+    lowest = 1.0 / (max(shape) * pixel)  # 1/Å: one period over the chunk's longest side
+    got = float(_Wiener(*WIENER_ARGS, phase_flipped=False).chunk_filter(shape)[0, 0, 0])
+    assert got == pytest.approx(w(0.5 * lowest), rel=1e-5)
+    assert abs(got) > 10 * abs(w(0.0))  # the chunk's mean is not flattened

@@ -5,6 +5,7 @@ import torch
 from target_helpers import spectrum_energy
 
 from isonet2.fourier.filters import apply_fourier_filter
+from isonet2.fourier.rotations import random_rotation_matrices
 from isonet2.fourier.wedge import missing_wedge_mask
 from isonet2.targets.augment import (
     ArbitraryRotation,
@@ -139,3 +140,13 @@ def test_noise_amplitudes() -> None:
     assert ramp[0, 0, 4] > ramp[0, 0, 2] > 0
     assert (hamming <= ramp + 1e-6).all()
     assert hamming[0, 0, C // 2] < 0.1 * ramp[0, 0, C // 2]
+
+
+@pytest.mark.parametrize("tilts", [(-60.0, 60.0), (-40.0, 55.0)])
+def test_rotated_wedge_keeps_its_measured_volume(tilts) -> None:
+    c = 32
+    mask = missing_wedge_mask((c, c, c), *tilts).reshape(1, 1, c, c, c)
+    for matrix in random_rotation_matrices(4, torch.Generator().manual_seed(0)):
+        rotated = ArbitraryRotation(matrix).centred_masks(mask)
+        assert set(rotated.unique().tolist()) <= {0.0, 1.0}
+        assert float(rotated.sum() / mask.sum()) == pytest.approx(1.0, abs=0.03)

@@ -89,3 +89,25 @@ def test_network_mode_filters_the_output_only() -> None:
     example = strategy.prepare(batch, zero_model, torch.Generator())
     assert strategy.bank.output_ctf is not None and example.output_filter is not None
     assert torch.equal(example.output_filter, strategy.bank.output_ctf(batch["tomo"]))
+
+
+@pytest.mark.parametrize("apply_mw_x1", [True, False])
+def test_first_pass_input(apply_mw_x1: bool) -> None:
+    settings = TargetSettings(method="isonet2", random_rot_weight=0.0, apply_mw_x1=apply_mw_x1)
+    bank = FilterBank.build(settings, two_tomograms(), C, "cpu")
+    strategy = SingleMapStrategy.create(settings, bank)
+    seen: list[torch.Tensor] = []
+
+    def model(x: torch.Tensor) -> torch.Tensor:
+        seen.append(x.clone())
+        return torch.zeros_like(x)
+
+    batch = random_batch(2, C, seed=5, tomo=[0, 1])
+    strategy.prepare(batch, model, torch.Generator().manual_seed(6))
+    first = seen[0]
+    missing = 1.0 - bank.wedge(batch["tomo"])
+    x = quantile_normalise(batch["x"])
+    if apply_mw_x1:  # nothing of the missing wedge reaches the first pass
+        assert (spectrum_energy(first, missing) < 1e-8 * spectrum_energy(x, missing)).all()
+    else:  # the normalised map itself
+        torch.testing.assert_close(first, x, atol=1e-5, rtol=0)
