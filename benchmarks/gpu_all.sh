@@ -2,7 +2,8 @@
 # Every GPU measurement of the closing notes in one go (the device machine starts cold, so one
 # call does it all): GPU tests, training throughput at 96³, refine quality on simulated data,
 # prediction throughput and host memory. Logs go to ${OUT:-gpu_out}/.
-# Example:  OUT=/tmp/gpu_out bash benchmarks/gpu_all.sh
+# Example:  OUT=/tmp/gpu_out bash benchmarks/gpu_all.sh   (QUALITY=0 leaves out the 5-minute refine,
+# for a call that has its quality runs elsewhere, e.g. quality_sweep.sh)
 set -u
 out=${OUT:-gpu_out}; mkdir -p "$out"; repo=$(pwd)
 export PYTHONUNBUFFERED=1
@@ -13,12 +14,14 @@ for extra in "" "--compile"; do
   timeout 150 python3 benchmarks/train_throughput.py --arch unet-medium --cube 96 --batch 4 \
     --method isonet2-n2n --ctf_mode network --mw_weight 200 $extra >> "$out/throughput.jsonl" 2>> "$out/throughput.err"
 done
-timeout 330 bash benchmarks/refine_quality.sh /tmp/quality 10 125 --ncpus 12 --mw_weight 200 \
-  > "$out/quality.log" 2>&1
-cp /tmp/quality/eval_raw/evaluate.jsonl "$out/eval_raw.jsonl" 2>/dev/null
-cp /tmp/quality/eval_corrected/evaluate.jsonl "$out/eval_corrected.jsonl" 2>/dev/null
-cp /tmp/quality/refine/loss_full.png "$out/" 2>/dev/null
-cp /tmp/quality/refine/preview/*.png "$out/preview.png" 2>/dev/null
+if [ "${QUALITY:-1}" != 0 ]; then
+  timeout 330 bash benchmarks/refine_quality.sh /tmp/quality 10 125 --ncpus 12 --mw_weight 200 \
+    > "$out/quality.log" 2>&1
+  cp /tmp/quality/eval_raw/evaluate.jsonl "$out/eval_raw.jsonl" 2>/dev/null
+  cp /tmp/quality/eval_corrected/evaluate.jsonl "$out/eval_corrected.jsonl" 2>/dev/null
+  cp /tmp/quality/refine/loss_full.png "$out/" 2>/dev/null
+  cp /tmp/quality/refine/preview/*.png "$out/preview.png" 2>/dev/null
+fi
 cd "$repo"
 for variant in "" "--halves" "--channels_last"; do
   timeout 120 python3 benchmarks/predict.py --shape 160,400,400 --arch unet-medium --cube 96 \
