@@ -270,3 +270,22 @@ def test_tomo_idx_reads_ranges_and_lists() -> None:
     assert parse_index_selection("[1, 3-5,4]") == [1, 3, 4, 5]
     assert parse_index_selection("all") is None
     assert len(parse_index_selection(f"1-{MAX_INDEX}") or []) == MAX_INDEX
+
+
+def test_isonet1_spellings_are_accepted() -> None:
+    cfg = parse_command_line(
+        RefineConfig,
+        ["t.star", "--iterations", "7", "--noise_start_epoch", "0,3", "--noise_level", "0.1,0.2"],
+    )
+    assert isinstance(cfg, RefineConfig)
+    assert cfg.epochs == 7 and cfg.noise_start_iter == [0, 3]
+    prep = parse_command_line(PrepareStarConfig, ["--full", "f", "--apix", "5.4"])
+    assert isinstance(prep, PrepareStarConfig) and prep.pixel_size == 5.4
+
+
+def test_an_ema_decay_of_one_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "--ema_decay" in refused(capsys, "refine t.star --ema_decay 1")
+
+
+def test_a_padding_factor_below_one_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "--padding_factor" in refused(capsys, "predict t.star m.pt --padding_factor 0.5")

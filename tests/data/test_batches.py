@@ -127,3 +127,22 @@ def test_leaving_the_pass_ends_the_workers_though_the_iterator_lives_on() -> Non
         assert workers
     kept = batches  # noqa: F841  (a reference, as a traceback would hold)
     assert not any(worker.is_alive() for worker in workers)
+
+
+def test_even_and_odd_are_each_normalised_by_their_own_mean_and_std(
+    tmp_path: Path, array_mrc: Callable[[Path, np.ndarray], Path]
+) -> None:
+    rng = np.random.default_rng(0)
+    even = rng.normal(5.0, 2.0, size=(80, 32, 32)).astype(np.float32)
+    odd = rng.normal(-3.0, 0.5, size=(80, 32, 32)).astype(np.float32)  # other scale, offset
+    row = TomogramRow(
+        index=1,
+        half1_path=str(array_mrc(tmp_path / "e.mrc", even)),
+        half2_path=str(array_mrc(tmp_path / "o.mrc", odd)),
+    )
+    tomoset = open_tomogram_set([row], source="halves", cube_size=16)
+    item = CubeDataset(tomoset, np.array([[0, 40, 16, 16]]), seed=0, epoch=0)[0]
+    for key in ("even", "odd"):
+        cube = item[key].numpy()
+        assert cube.mean() == pytest.approx(0.0, abs=0.1), key
+        assert cube.std() == pytest.approx(1.0, abs=0.1), key

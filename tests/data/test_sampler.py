@@ -194,3 +194,59 @@ def test_a_mask_that_is_not_a_mask_is_refused(
     tomoset = _open([halves_row(shape=shape, mask=mask)])
     with pytest.raises(InputError, match=message):
         SubtomogramSampler(tomoset, 8, seed=0)
+
+
+SmpRowMaker = Callable[..., TomogramRow]
+
+
+def test_every_valid_centre_is_drawn_with_and_without_a_mask(halves_row: SmpRowMaker) -> None:
+    """A (10, 10, 10) volume and 8³ cubes: centres 4..6 on each axis, 27 in all; the highest
+    one (6) must be reachable too, from the box draw and from the masked cell draw."""
+    shape = (10, 10, 10)
+    expected = {(z, y, x) for z in range(4, 7) for y in range(4, 7) for x in range(4, 7)}
+    rows = [halves_row(1, shape=shape), halves_row(2, shape=shape, mask=np.ones(shape, np.int8))]
+    for tomogram in open_tomogram_set(rows, source="halves", cube_size=8).tomograms:
+        pool = centre_pool(tomogram, 8)
+        drawn = {tuple(c) for c in pool.draw(3000, np.random.default_rng(0)).tolist()}
+        assert drawn == expected, tomogram.mask
+
+
+def test_each_epoch_draws_other_centres_not_a_reshuffle(halves_row: SmpRowMaker) -> None:
+    tomoset = open_tomogram_set(
+        [halves_row(1, shape=(16, 32, 32), number_subtomos=30)], source="halves", cube_size=8
+    )
+    sampler = SubtomogramSampler(tomoset, 8, seed=0)
+    first = {tuple(c) for c in sampler.centres(0).tolist()}
+    second = {tuple(c) for c in sampler.centres(1).tolist()}
+    assert len(first & second) < len(first) // 2
+
+
+def test_an_epoch_mixes_the_tomograms(halves_row: SmpRowMaker) -> None:
+    """Batches take consecutive centres: an epoch ordered by tomogram would put one tomogram
+    in each batch."""
+    tomoset = open_tomogram_set(
+        [halves_row(1, number_subtomos=50), halves_row(2, number_subtomos=50)],
+        source="halves",
+        cube_size=8,
+    )
+    order = SubtomogramSampler(tomoset, 8, seed=0).centres(0)[:, 0]
+    assert 10 < int((order[:50] == 1).sum()) < 40
+    assert int((np.diff(order) != 0).sum()) > 20  # many switches between tomograms
+
+
+def test_box_coordinates_are_kept_only_in_their_y_half(
+    tmp_path: Path, halves_row: SmpRowMaker
+) -> None:
+    shape, cube = (16, 40, 24), 8
+    box = tmp_path / "coords.txt"
+    # x y z per line: y = 6 and 10 lie in the top half (cube ends by 20), 26 and 33 in the bottom
+    box.write_text("10 6 8\n12 10 8\n10 26 8\n12 33 8\n")
+    row = halves_row(shape=shape, number_subtomos=20)
+    row.box_file = str(box)
+    tomoset = open_tomogram_set([row], source="halves", cube_size=cube)
+    middle = shape[1] // 2
+    top = SubtomogramSampler(tomoset, cube, seed=0, y_half="top").centres(0)
+    bottom = SubtomogramSampler(tomoset, cube, seed=0, y_half="bottom").centres(0)
+    assert (top[:, 2] - cube // 2 + cube <= middle).all()
+    assert (bottom[:, 2] - cube // 2 >= middle).all()
+    assert set(top[:, 2].tolist()) == {6, 10} and set(bottom[:, 2].tolist()) == {26, 33}

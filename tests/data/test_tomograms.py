@@ -141,3 +141,9 @@ def test_constant_volume_is_rejected(
     row = TomogramRow(index=1, tomogram_path=str(flat))
     with pytest.raises(InputError, match=r"flat\.mrc: central slab"):
         open_tomogram_set([row], source="single", cube_size=8)
+
+
+def test_a_row_with_zero_subtomograms_is_refused(halves_row: Callable[..., TomogramRow]) -> None:
+    row = halves_row(number_subtomos=0)
+    with pytest.raises(InputError, match="rlnNumberSubtomo is 0"):
+        open_tomogram_set([row], source="halves", cube_size=8)

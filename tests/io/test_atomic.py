@@ -12,7 +12,7 @@ import torch
 from matplotlib.figure import Figure
 
 from isonet2.errors import InputError
-from isonet2.io.atomic import make_folder, publish, remove_leftover_temps, temp_beside
+from isonet2.io.atomic import copy_atomic, make_folder, publish, remove_leftover_temps, temp_beside
 from isonet2.io.checkpoint import save_checkpoint
 from isonet2.io.figures import save_figure
 from isonet2.io.mrc import write_volume
@@ -124,3 +124,10 @@ def test_leftover_temps_of_owned_targets_are_removed_and_nothing_else(tmp_path: 
     assert sorted(removed) == sorted(temps[:3])
     assert sorted(tmp_path.iterdir()) == sorted([*kept, temps[3]])
     assert remove_leftover_temps(tmp_path / "absent", owned.__contains__) == []
+
+
+def test_a_failed_copy_leaves_no_temp_file(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "copy.pt"
+    with pytest.raises(FileNotFoundError):
+        copy_atomic(tmp_path / "missing.pt", target)
+    assert list(target.parent.iterdir()) == []

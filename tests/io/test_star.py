@@ -13,6 +13,7 @@ from isonet2.io.star import (
     StarTable,
     TomogramRow,
     check_path_column,
+    defocus_in_microns,
     format_star,
     missing_file,
     read_star,
@@ -396,3 +397,17 @@ def test_a_rewrite_removes_the_temps_a_killed_writer_left_but_not_a_fresh_one(
     write_star(StarTable(rows=[TomogramRow(index=1, tomogram_path="a.mrc")]), star)
     assert read_star(star).rows[0].tomogram_path == "a.mrc"
     assert not old.exists() and fresh.exists() and other.exists()
+
+
+def test_rows_without_an_index_column_are_numbered_from_one(tmp_path: Path) -> None:
+    star = tmp_path / "t.star"
+    star.write_text("data_\n\nloop_\n_rlnTomoName #1\n_rlnPixelSize #2\na.mrc 10\nb.mrc 10\n")
+    assert [row.index for row in read_star(star).rows] == [1, 2]
+
+
+def test_a_defocus_given_in_microns_is_flagged_across_the_whole_range() -> None:
+    for microns in (0.5, 3.5, 15.0, 60.0):
+        said = defocus_in_microns([TomogramRow(index=1, defocus_angstrom=microns)])
+        assert said is not None and "looks like µm" in said, microns
+    assert defocus_in_microns([TomogramRow(index=1, defocus_angstrom=15000.0)]) is None
+    assert defocus_in_microns([TomogramRow(index=1, defocus_angstrom=0.0)]) is None

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch import nn
 
 from isonet2.nn.registry import build_model
 from isonet2.nn.unet import UNet3d
@@ -98,3 +99,61 @@ def test_bf16_autocast_close_to_fp32() -> None:
     assert mixed.dtype == torch.float32  # the residual sum promotes back to the input's dtype
     rel = (mixed - reference).norm() / (reference - x).norm()
     assert rel < 0.05
+
+
+def _un_tiny(seed: int = 0) -> UNet3d:
+    torch.manual_seed(seed)
+    return UNet3d(channels=[2, 3]).double().eval()  # depth 1: one skip, 2-voxel multiple
+
+
+def test_the_upsampled_path_comes_first_and_the_skip_second() -> None:
+    """With the transposed convolution zeroed, the first c input channels of each decoder's
+    first convolution see only zeros: changing their weights must not change the output,
+    while changing the skip's weights must."""
+    net = _un_tiny()
+    x = torch.randn(1, 1, 8, 8, 8, dtype=torch.float64)
+    with torch.no_grad():
+        for up in net.up:
+            up.weight.zero_()
+            up.bias.zero_()
+        before = net(x)
+        first_conv = net.decoder[0][0]
+        c = first_conv.in_channels // 2
+        first_conv.weight[:, :c].normal_()  # the upsampled (all-zero) channels
+        torch.testing.assert_close(net(x), before)
+        first_conv.weight[:, c:].normal_()  # the skip channels
+        assert not torch.allclose(net(x), before)
+
+
+def test_every_activation_is_leaky_relu_of_slope_0_01() -> None:
+    slopes = {
+        m.negative_slope
+        for m in UNet3d(channels=[2, 3, 4]).modules()
+        if isinstance(m, nn.LeakyReLU)
+    }
+    assert slopes == {0.01}
+
+
+def test_autograd_matches_a_finite_difference_through_the_skips() -> None:
+    """d loss / d (encoder weights) along a random direction: autograd against a central
+    difference. A detached skip (or any cut gradient path) makes them differ."""
+    net = _un_tiny(1)
+    x = torch.randn(1, 1, 8, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    weight = net.encoder[0][0].weight
+    direction = torch.randn_like(weight)
+
+    def loss() -> torch.Tensor:
+        return (net(x) ** 2).sum()
+
+    net.zero_grad()
+    loss().backward()
+    analytic = float((weight.grad * direction).sum())
+    eps = 1e-6
+    with torch.no_grad():
+        weight += eps * direction
+        up = float(loss())
+        weight -= 2 * eps * direction
+        down = float(loss())
+        weight += eps * direction
+    numeric = (up - down) / (2 * eps)
+    assert abs(analytic - numeric) <= 1e-5 * max(1.0, abs(numeric))

@@ -57,3 +57,17 @@ def test_the_average_of_a_constant_network_is_that_network() -> None:
 def test_a_decay_outside_zero_to_one_is_refused() -> None:
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         WeightAverage(small_net(), decay=1.0)
+
+
+def test_a_warm_average_moves_one_tenth_of_the_way_at_decay_0_9() -> None:
+    net = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        net.weight.fill_(0.0)
+        net.bias.fill_(0.0)
+    average = WeightAverage(net, 0.9, updates_done=10_000)  # warm-up long over
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+        net.bias.fill_(-2.0)
+    average.update(net)
+    torch.testing.assert_close(average.network.weight, torch.full((1, 2), 0.1))
+    torch.testing.assert_close(average.network.bias, torch.tensor([-0.2]))

@@ -148,3 +148,53 @@ def test_fsc_loss_with_an_empty_band_has_finite_gradients() -> None:
     terms = masked_loss(pred, target, full, empty, 1.0, fsc_loss)
     terms.total.backward()
     assert pred.grad is not None and torch.isfinite(pred.grad).all()
+
+
+def _lp_bands(c: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Complementary rfft-layout bands: 'mw' = |kz| >= c/4, 'n2n' = the rest."""
+    kz = torch.fft.fftfreq(c).abs()[:, None, None].expand(c, c, c // 2 + 1)
+    mw = (kz >= 0.25).float()[None, None]
+    return 1.0 - mw, mw
+
+
+def _lp_in_band(band: torch.Tensor, c: int, seed: int) -> torch.Tensor:
+    noise = torch.randn(1, 1, c, c, c, generator=torch.Generator().manual_seed(seed))
+    return torch.fft.irfftn(
+        torch.fft.rfftn(noise, dim=(-3, -2, -1)) * band, s=(c, c, c), dim=(-3, -2, -1)
+    )
+
+
+@pytest.mark.parametrize("name", ["L2", "L1", "FSC"])
+def test_the_band_weight_multiplies_the_missing_wedge_band(name: str) -> None:
+    """An error confined to the mw band shows in `mw` only, and total = n2n + w * mw."""
+    c = 16
+    n2n_band, mw_band = _lp_bands(c)
+    target = torch.randn(1, 1, c, c, c, generator=torch.Generator().manual_seed(0))
+    prediction = target + _lp_in_band(mw_band, c, 1)
+    base = get_base_loss(name)
+    terms = masked_loss(prediction, target, n2n_band, mw_band, 7.0, base)
+    assert terms.mw.item() > 1e-3
+    assert terms.n2n.item() == pytest.approx(0.0, abs=1e-4)
+    assert terms.total.item() == pytest.approx(terms.n2n.item() + 7.0 * terms.mw.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("weight", [0.5, 1.0])
+def test_a_band_weight_up_to_one_still_uses_the_band_losses(weight: float) -> None:
+    """L2+FSC's default band weight is 1: total is n2n + w * mw, not the whole-cube loss."""
+    c = 16
+    n2n_band, mw_band = _lp_bands(c)
+    gen = torch.Generator().manual_seed(3)
+    prediction, target = torch.randn(2, 1, c, c, c, generator=gen).unbind(0)
+    base = get_base_loss("L1")
+    terms = masked_loss(prediction[None], target[None], n2n_band, mw_band, weight, base)
+    assert terms.total.item() == pytest.approx(
+        terms.n2n.item() + weight * terms.mw.item(), rel=1e-5
+    )
+    assert terms.total.item() != pytest.approx(base(prediction, target).item(), rel=1e-3)
+
+
+def test_huber_is_quadratic_within_one_and_linear_beyond() -> None:
+    huber = get_base_loss("Huber")
+    zero = torch.zeros(1, 1, 2, 2, 2)
+    assert huber(zero + 0.5, zero).item() == pytest.approx(0.5 * 0.5**2)
+    assert huber(zero + 3.0, zero).item() == pytest.approx(3.0 - 0.5)  # delta (|d| - delta/2)

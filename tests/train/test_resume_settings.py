@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from isonet2.train.runfolder import changed_settings, set_aside
+from isonet2.train.runfolder import changed_settings, latest_checkpoints, set_aside
 
 SAVED = {
     "star_file": "tomograms.star",
@@ -55,3 +55,24 @@ def test_set_aside_moves_a_run_and_copies_the_log_this_process_writes(tmp_path: 
     (run / "network_isonet2_unet-small_32_full.pt").write_text("second")
     assert set_aside(run) == run / "earlier_run_2"
     assert sorted(p.name for p in run.iterdir()) == ["earlier_run_1", "earlier_run_2", "notes.txt"]
+
+
+def test_two_different_numeric_batch_sizes_are_a_change() -> None:
+    assert changed_settings({"batch_size": 4}, {"batch_size": 8}) == ["--batch_size 4 (now 8)"]
+    assert changed_settings({"method": "isonet2"}, {"method": "isonet2-n2n"}) != []
+
+
+def test_numbered_copies_of_any_epoch_are_not_latest_checkpoints(tmp_path: Path) -> None:
+    names = [
+        "network_a_full.pt",
+        "network_a_epoch5_full.pt",
+        "network_a_epoch10_full.pt",
+        "network_a_epoch120_top.pt",
+        "network_a_top.pt",
+    ]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in latest_checkpoints(tmp_path)] == [
+        "network_a_full.pt",
+        "network_a_top.pt",
+    ]
