@@ -14,6 +14,8 @@ import pytest
 
 from isonet2.config import SimulateConfig
 from isonet2.config.argv import parse_command_line
+from isonet2.gui.jobs import JobQueue, kill_group, runjob_alive
+from isonet2.gui.runjob import EXIT_CODE_NAME
 
 # simulate is the quickest command: 64³ tomograms take about 0.1 s each after the imports
 SIMULATE = {"shape": "64,64,64", "tilt_step": 6, "number_tomograms": 2}
@@ -213,3 +215,50 @@ def test_a_job_ended_by_a_signal_before_its_handlers_says_so_in_its_log(
     lines = (tmp_path / "job1" / "log.txt").read_text().splitlines()
     assert lines == ["$ isonet.py refine tomograms.star", "isonet.py refine: stopped by SIGTERM"]
     assert (tmp_path / "job1" / "exit_code").read_text() == "143\n"
+
+
+def test_pid_zero_and_foreign_processes_are_left_alone() -> None:
+    assert kill_group(0, 0) is False  # signal 0: nothing is sent even if the check is lost
+    assert kill_group(-1, 0) is False
+    assert runjob_alive(os.getpid(), "refine/job1") is False  # pytest is no runjob
+
+
+def test_a_new_job_never_reuses_a_job_folder_left_on_disk(tmp_path: Path) -> None:
+    root = tmp_path.resolve()
+    (root / "refine" / "job7").mkdir(parents=True)
+    (root / "refine" / "job7" / "refine_config.json").write_text("{}")
+    queue = JobQueue(root)
+    try:
+        assert queue.next_number() == 8
+    finally:
+        queue.store.close()
+
+
+@pytest.mark.parametrize(("exit_code", "status"), [(None, "failed"), ("0", "finished")])
+def test_a_job_whose_process_is_gone_is_finished_only_with_exit_code_0(
+    tmp_path: Path, exit_code: str | None, status: str
+) -> None:
+    """No exit_code file means the command never reached its end (SIGKILL, out of memory):
+    the job is failed, not finished."""
+    root = tmp_path.resolve()
+    queue = JobQueue(root)
+    try:
+        queue.store.add(
+            job_id=1,
+            command="simulate",
+            folder="simulate/job1",
+            argv=["simulate"],
+            line="isonet.py simulate",
+            values={},
+            run_now=False,
+            created=0.0,
+        )
+        (root / "simulate" / "job1").mkdir(parents=True)
+        if exit_code is not None:
+            (root / "simulate" / "job1" / EXIT_CODE_NAME).write_text(exit_code)
+        queue.store.update(1, status="running", pid=None, started=1.0)  # its runjob is gone
+        queue.tick()
+        job = queue.store.get(1)
+        assert job is not None and job.status == status
+    finally:
+        queue.store.close()

@@ -12,7 +12,14 @@ from PIL import Image
 
 from isonet2.gui.api import utf8_end
 from isonet2.gui.events import JobEvents
-from isonet2.gui.project import OutsideProject, external_runs, inside, star_files, walk
+from isonet2.gui.project import (
+    OutsideProject,
+    external_runs,
+    inside,
+    star_files,
+    volume_files,
+    walk,
+)
 from isonet2.gui.volumes import contrast_range, encode_png, slice_png, take_slice
 
 
@@ -127,3 +134,38 @@ def test_run_records_outside_job_folders_are_external(tmp_path: Path) -> None:
     assert [(r.folder, r.command) for r in runs] == [("01_test", "refine"), (".", "prepare_star")]
     assert runs[0].id.startswith("cli-") and runs[0].id == external_runs(tmp_path, set())[0].id
     assert [r.command for r in external_runs(tmp_path, {("prepare_star", "t")})] == ["refine"]
+
+
+def test_inside_refuses_a_sibling_that_shares_the_projects_name_prefix(tmp_path: Path) -> None:
+    root = (tmp_path / "p").resolve()
+    root.mkdir()
+    (tmp_path / "p_private").mkdir()
+    (tmp_path / "p_private" / "secret.star").write_text("data_\n")
+    assert inside(root, ".") == root  # the project folder itself is inside
+    for bad in ("../p_private/secret.star", str(tmp_path / "p_private" / "secret.star"), ".."):
+        with pytest.raises(OutsideProject):
+            inside(root, bad)
+
+
+def test_a_symlinked_folder_out_of_the_project_is_never_walked(tmp_path: Path) -> None:
+    root = (tmp_path / "p").resolve()
+    root.mkdir()
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "map.mrc").write_bytes(b"")
+    record = {"command": "refine", "argv": ["isonet.py", "refine"], "parameters": {}}
+    (outside / "refine_config.json").write_text(json.dumps(record))
+    (root / "linked").symlink_to(outside)
+    assert list(walk(root, 3)) == []
+    assert volume_files(root) == []
+    assert external_runs(root, set()) == []  # a record outside is not the project's run
+
+
+def test_listings_leave_out_symlinked_files_leading_out_and_hidden_folders(tmp_path: Path) -> None:
+    root = (tmp_path / "p").resolve()
+    (root / ".hidden").mkdir(parents=True)
+    (root / ".hidden" / "h.mrc").write_bytes(b"")
+    (root / "own.mrc").write_bytes(b"")
+    (tmp_path / "elsewhere.mrc").write_bytes(b"")
+    (root / "innocent_name.mrc").symlink_to(tmp_path / "elsewhere.mrc")
+    assert volume_files(root) == ["own.mrc"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -9,7 +10,7 @@ import signal
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ import numpy as np
 import pytest
 
 from isonet2.cli import run
+from isonet2.gui import api as gui_api
+from isonet2.gui.api import LOG_CHUNK, Api
+from isonet2.gui.jobs import JobQueue
 from isonet2.io.star import read_star
 
 REFUSED = "missing or wrong access token: open the URL that 'isonet.py gui' printed"
@@ -39,6 +43,8 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 def test_the_token_is_required(gui_server: Any) -> None:
+    # the token made when --token is not given: 24 random bytes, URL-safe (32 characters)
+    assert len(gui_server.token) >= 32 and gui_server.token.isascii()
     status, payload = gui_server.call("GET", "/api/project", token=False)
     assert status == 403 and payload == {"error": REFUSED}
     response, body = raw_get(gui_server, "/")
@@ -352,3 +358,137 @@ def test_an_unreadable_job_table_is_one_line(
     assert run(line) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "jobs.sqlite: cannot read the GUI's job table" in err
+
+
+@pytest.fixture
+def audit_inprocess_api(tmp_path: Path) -> Iterator[Api]:
+    """An Api over an empty project tmp_path/'proj' whose queue thread never starts; job 1
+    (folder simulate/job1) is in the table."""
+    root = (tmp_path / "proj").resolve()
+    root.mkdir()
+    queue = JobQueue(root)
+    queue.store.add(
+        job_id=1,
+        command="simulate",
+        folder="simulate/job1",
+        argv=["simulate"],
+        line="isonet.py simulate",
+        values={},
+        run_now=False,
+        created=0.0,
+    )
+    (root / "simulate" / "job1").mkdir(parents=True)
+    try:
+        yield Api(root, queue)
+    finally:
+        with contextlib.suppress(Exception):
+            queue.store.close()
+
+
+def _audit_get(api: Api, route: str, **query: str):
+    return api.handle("GET", route, {k: [v] for k, v in query.items()}, None)
+
+
+def test_a_job_path_into_a_sibling_with_the_projects_name_prefix_is_refused(
+    audit_inprocess_api: Api,
+) -> None:
+    api = audit_inprocess_api
+    sibling = api.root.parent / (api.root.name + "_other")
+    sibling.mkdir()
+    for value in (f"../{sibling.name}/t.star", str(sibling / "t.star")):
+        body = {"command": "deconv", "values": {"star_file": value}}
+        reply = api.handle("POST", "/api/command_line", {}, body)
+        assert reply.status == 422, reply.body
+        assert "outside the project folder" in reply.body["errors"]["star_file"]
+
+
+def test_log_offsets_are_clamped_and_never_cut_a_character(audit_inprocess_api: Api) -> None:
+    api = audit_inprocess_api
+    text = "a" * (LOG_CHUNK - 1) + "µm" + "\nend\n"  # µ's 2 bytes straddle the chunk's end
+    (api.root / "simulate" / "job1" / "log.txt").write_bytes(text.encode())
+    size = len(text.encode())
+    reply = _audit_get(api, "/api/jobs/1/log", offset="-5")  # a negative offset reads from 0
+    assert reply.status == 200 and reply.body["offset"] == LOG_CHUNK - 1
+    read, offset = reply.body["text"], reply.body["offset"]
+    while True:
+        reply = _audit_get(api, "/api/jobs/1/log", offset=str(offset))
+        if not reply.body["text"]:
+            break
+        read, offset = read + reply.body["text"], reply.body["offset"]
+    assert read == text and offset == size
+    reply = _audit_get(api, "/api/jobs/1/log", offset="1e9")  # past the end: the end
+    assert reply.status == 200 and reply.body == {"text": "", "offset": size}
+
+
+def test_a_star_table_with_a_short_row_is_422_not_500(audit_inprocess_api: Api) -> None:
+    api = audit_inprocess_api
+    body = {
+        "path": "t.star",
+        "mtime_ns": "0",
+        "columns": ["rlnIndex", "rlnDefocus"],
+        "rows": [["1"]],
+    }
+    reply = api.handle("PUT", "/api/star", {}, body)
+    assert reply.status == 422 and "row 0 has 1 cells for 2 columns" in reply.body["error"]
+    assert not (api.root / "t.star").exists()
+
+
+def test_slice_contrast_needs_lo_below_hi_and_files_are_files(
+    audit_inprocess_api: Api, mrc_writer: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = audit_inprocess_api
+    mrc_writer(api.root / "v.mrc", np.arange(64, dtype=np.float32).reshape(4, 4, 4), 1.0)
+    reply = _audit_get(api, "/api/slice.png", path="v.mrc", lo="3", hi="3")
+    assert reply.status == 400 and "lo must be below hi" in reply.body["error"]
+    assert _audit_get(api, "/api/file", path="").status == 400  # a missing path, not a 403
+    reply = _audit_get(api, "/api/file", path="simulate")  # a folder is no file
+    assert reply.status == 404 and "no such file" in reply.body["error"]
+    monkeypatch.setattr(gui_api, "MAX_FILE_BYTES", 100)
+    assert _audit_get(api, "/api/file", path="v.mrc").status == 413
+
+
+REFUSED_FOR_AUDIT = "missing or wrong access token: open the URL that 'isonet.py gui' printed"
+
+
+def _audit_raw(server: Any, method: str, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    host, port = server.base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    connection.putrequest(method, path)
+    for key, value in headers.items():
+        connection.putheader(key, value)
+    connection.endheaders()
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    return response.status, body
+
+
+def test_an_empty_or_partial_token_is_refused(gui_server: Any) -> None:
+    for path, headers in (
+        ("/api/project?token=", {}),
+        ("/api/project", {"Cookie": "isonet_token="}),
+        ("/api/project", {"X-Isonet-Token": ""}),
+        (f"/api/project?token={gui_server.token[:4]}", {}),
+        ("/?token=", {}),
+    ):
+        status, body = _audit_raw(gui_server, "GET", path, headers)
+        assert status == 403 and REFUSED_FOR_AUDIT.encode() in body, (path, headers)
+
+
+def test_a_body_over_the_limit_is_refused_unread(gui_server: Any) -> None:
+    headers = {"X-Isonet-Token": gui_server.token, "Content-Length": str(65 * 1024 * 1024)}
+    status, body = _audit_raw(gui_server, "POST", "/api/jobs", headers)  # no body is sent
+    assert status == 413 and b"too large" in body
+    assert gui_server.call("GET", "/api/project")[0] == 200  # the server still answers
+
+
+def test_static_paths_never_leave_the_static_folder(gui_server: Any) -> None:
+    headers = {"X-Isonet-Token": gui_server.token}
+    for path in (
+        "/static/../api.py",
+        "/static/../../../../../../../../etc/passwd",
+        "/static/..\\api.py",
+        "/static/.hidden",
+    ):
+        status, _ = _audit_raw(gui_server, "GET", path, headers)
+        assert status == 404, path

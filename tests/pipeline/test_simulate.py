@@ -185,3 +185,14 @@ def test_a_stopped_rerun_leaves_no_star_claiming_mixed_maps(
     assert run(["simulate", "-o", "p", "--ntomos", "2", *TINY]) == 0
     assert (cwd / "p" / "tomograms.star.bak").read_text() == edited and star.read_text() == first
     assert "p/tomograms.star existed: replaced, the earlier file is kept as" in caplog.text
+
+
+@pytest.mark.parametrize("flag", [["--tilt_max", "-60"], ["--tilt_min", "60"]])
+def test_a_tilt_range_of_one_angle_is_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: list[str]
+) -> None:
+    out = tmp_path / "sim"
+    assert run(["simulate", "-o", str(out), "--shape", "64,64,64", *flag]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is empty" in err
+    assert not out.exists()
