@@ -20,6 +20,7 @@ from isonet2.gui.project import (
     volume_files,
     walk,
 )
+from isonet2.gui.starjson import StarCells, check_cells
 from isonet2.gui.volumes import contrast_range, encode_png, slice_png, take_slice
 
 
@@ -169,3 +170,12 @@ def test_listings_leave_out_symlinked_files_leading_out_and_hidden_folders(tmp_p
     (tmp_path / "elsewhere.mrc").write_bytes(b"")
     (root / "innocent_name.mrc").symlink_to(tmp_path / "elsewhere.mrc")
     assert volume_files(root) == ["own.mrc"]
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "a\rb", "a\tb", "a\x00b"])
+def test_a_star_cell_with_a_control_character_is_refused(bad: str) -> None:
+    """A line break would end the row on disk; a tab or NUL splits or corrupts the cell."""
+    cells = StarCells(block_name="", labels=["rlnMicrographName"], rows=[["ok.mrc"], [bad]])
+    errors = check_cells(cells)
+    assert list(errors) == ["1:rlnMicrographName"]
+    assert "control character" in errors["1:rlnMicrographName"]
