@@ -492,3 +492,8 @@ def test_static_paths_never_leave_the_static_folder(gui_server: Any) -> None:
     ):
         status, _ = _audit_raw(gui_server, "GET", path, headers)
         assert status == 404, path
+    # a real static file is served, and no answer lets a browser guess another content type
+    response, body = raw_get(gui_server, "/static/app.js", headers)
+    assert response.status == 200 and body
+    assert response.getheader("X-Content-Type-Options") == "nosniff"
+    assert response.getheader("Content-Type", "").startswith("text/javascript")
