@@ -23,7 +23,7 @@ if [ "${QUALITY:-1}" != 0 ]; then
   cp /tmp/quality/refine/preview/*.png "$out/preview.png" 2>/dev/null
 fi
 cd "$repo"
-for variant in "" "--halves" "--channels_last"; do
+for variant in "" "--halves" "--default_layout"; do
   timeout 120 python3 benchmarks/predict.py --shape 160,400,400 --arch unet-medium --cube 96 \
     --device 0 $variant 2>> "$out/predict.err" | tail -1 >> "$out/predict.jsonl"
 done

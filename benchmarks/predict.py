@@ -59,18 +59,18 @@ main()
 """
 )
 
-# The predictor keeps the default weight layout on a GPU (channels-last only on the CPU); this
-# launcher tries channels-last 3D there too, to measure whether the GPU would gain from it.
-CHANNELS_LAST_LAUNCHER = (
+# The predictor keeps its weights channels-last 3D on every device; this launcher puts them back
+# in the default layout, to measure what channels-last gains on a given machine.
+DEFAULT_LAYOUT_LAUNCHER = (
     PEAK_RECORDER
     + """
 import torch
 from isonet2.predict import predictor
 plain_init = predictor.TilePredictor.__init__
-def channels_last_init(self, *args, **kwargs):
+def default_layout_init(self, *args, **kwargs):
     plain_init(self, *args, **kwargs)
-    self.model.to(memory_format=torch.channels_last_3d)
-predictor.TilePredictor.__init__ = channels_last_init
+    self.model.to(memory_format=torch.contiguous_format)
+predictor.TilePredictor.__init__ = default_layout_init
 from isonet2.cli import main
 main()
 """
@@ -126,9 +126,9 @@ def main() -> None:
         help="replace the network by an identity (host memory and I/O without network cost)",
     )
     parser.add_argument(
-        "--channels_last",
+        "--default_layout",
         action="store_true",
-        help="channels-last 3D weights on any device (the command uses them on the CPU only)",
+        help="weights in the default memory layout (the command keeps them channels-last 3D)",
     )
     args = parser.parse_args()
     shape = tuple(int(v) for v in args.shape.split(","))
@@ -154,8 +154,8 @@ def main() -> None:
     star = "data_\n\nloop_\n" + "".join(f"_{label}\n" for label in labels) + row + "\n"
     (folder / "tomograms.star").write_text(star)
     launcher = IDENTITY_LAUNCHER if args.identity else LAUNCHER
-    if args.channels_last:
-        launcher = CHANNELS_LAST_LAUNCHER
+    if args.default_layout:
+        launcher = DEFAULT_LAYOUT_LAUNCHER
     command = [sys.executable, "-c", launcher, "predict", "tomograms.star", "model.pt",
                "--output_dir", "out", "--batch_size", args.batch_size]  # fmt: skip
     if args.model2:
@@ -185,7 +185,7 @@ def main() -> None:
                 "inputs": len(names),
                 "models": 2 if args.model2 else 1,
                 "network": "identity" if args.identity else args.arch,
-                "channels_last": args.channels_last or args.device == "cpu",
+                "channels_last": not args.default_layout,
                 "seconds": round(seconds, 2),
                 "mvoxels_per_s": round(np.prod(shape) / seconds / 1e6, 2),
                 "peak_rss_gib": round(peak_bytes / 2**30, 3),

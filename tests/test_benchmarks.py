@@ -61,7 +61,7 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("variant", [[], ["--identity"], ["--halves"], ["--channels_last"]])
+@pytest.mark.parametrize("variant", [[], ["--identity"], ["--halves"], ["--default_layout"]])
 def test_predict_benchmark(variant: list[str]) -> None:
     words = ["--shape", "24,48,48", "--arch", "unet-small", "--cube", "32", "--device", "cpu"]
     result = last_json(bench("predict.py", *words, *variant))
@@ -69,6 +69,7 @@ def test_predict_benchmark(variant: list[str]) -> None:
         2 if variant == ["--halves"] else 1
     )
     assert result["network"] == ("identity" if variant == ["--identity"] else "unet-small")
+    assert result["channels_last"] is (variant != ["--default_layout"])
     assert float(result["seconds"]) > 0 and 0 < float(result["peak_rss_gib"]) < 4  # type: ignore[arg-type]
 
 

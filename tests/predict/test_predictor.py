@@ -96,7 +96,7 @@ def test_a_huge_batch_size_holds_no_more_than_one_z_row_of_tiles() -> None:
     np.testing.assert_allclose(out, volume, atol=1e-5)
 
 
-def test_channels_last_weights_on_the_cpu_predict_what_the_default_layout_predicts() -> None:
+def test_channels_last_weights_predict_what_the_default_layout_predicts() -> None:
     from isonet2.nn.registry import build_model
     from isonet2.train.trainer import training_network
 
@@ -117,7 +117,7 @@ def test_channels_last_weights_on_the_cpu_predict_what_the_default_layout_predic
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
 
     predictor = TilePredictor(plain, 16, torch.device("cpu"), batch_size=4)
-    assert predictor.model is plain and channels_last(plain)  # the predictor's CPU layout
+    assert predictor.model is plain and channels_last(plain)  # the predictor's layout
 
 
 class Recorder(Identity):
@@ -152,3 +152,26 @@ def test_the_network_sees_tiles_scaled_to_their_own_quantiles() -> None:
     for t in tiles:
         assert abs(np.quantile(t, 0.04, method="nearest")) < 1e-5
         assert abs(np.quantile(t, 0.96, method="nearest") - 1.0) < 1e-5
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_prediction_with_channels_last_weights_matches_the_cpu() -> None:
+    from isonet2.nn.registry import build_model
+
+    torch.manual_seed(0)
+    cpu_model = build_model("unet-small").eval()
+    gpu_model = build_model("unet-small").eval()
+    gpu_model.load_state_dict(cpu_model.state_dict())
+    volume = np.random.default_rng(3).standard_normal((40, 48, 44)).astype(np.float32)
+    maps = []
+    for model, device in ((cpu_model, "cpu"), (gpu_model, "cuda")):
+        out = np.zeros_like(volume)
+        TilePredictor(model, 32, torch.device(device), batch_size=4).predict_into(
+            out, [(volume, (0.0, 1.0))]
+        )
+        maps.append(out)
+    assert next(gpu_model.parameters()).is_cuda
+    # the network is residual: compare what it adds (cuDNN may use TF32 for fp32 convolutions)
+    added = maps[0] - volume
+    assert np.linalg.norm(maps[1] - maps[0]) < 0.01 * np.linalg.norm(added)

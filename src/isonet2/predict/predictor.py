@@ -139,8 +139,9 @@ class TilePredictor:
         per_tile_quantiles: bool = False,
     ) -> None:
         self.model = model.to(device).eval()
-        if device.type == "cpu":  # oneDNN's 3D convolutions run faster on channels-last weights
-            self.model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+        # channels-last weights, as in training: oneDNN (CPU) and cuDNN (GPU) run 3D convolutions
+        # faster on them (README Measured: CPU 22-23 %, H200 13.2 -> 16.5 Mvoxel/s)
+        self.model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
         self.cube = cube
         self.device = device
         self.batch_size = batch_size
