@@ -4,6 +4,8 @@ Fixtures:
     gui_project -> Path of a project: sim/{even,odd,full,ground_truth}/*.mrc (2 tomograms of
         64³, made by `isonet.py simulate`) and tomograms.star (made by `isonet.py prepare_star`
         from the even/odd folders: defocus 30000 Å, 4 subtomograms per tomogram).
+    one_job_queue -> a JobQueue (its thread never started) on an empty project tmp_path/proj
+        whose table holds job 1, a queued `simulate` in simulate/job1 (made); closed after.
     gui_server -> a GuiProcess: .url (with the token), .base (without), .token, .project,
         .call(method, path, body) -> (status, JSON or bytes), .restart() -> new url, .stop().
         Started as `python -m isonet2.cli gui --project P --port 0 --open_browser False`; at
@@ -31,9 +33,34 @@ from typing import Any
 import pytest
 
 from isonet2.cli import run
+from isonet2.gui.jobs import JobQueue
 
 START_TIMEOUT_S = 60.0
 URL_PREFIX = "isonet2 GUI: "
+
+
+@pytest.fixture
+def one_job_queue(tmp_path: Path) -> Iterator[JobQueue]:
+    """See the module docstring."""
+    root = (tmp_path / "proj").resolve()
+    root.mkdir()
+    queue = JobQueue(root)
+    queue.store.add(
+        job_id=1,
+        command="simulate",
+        folder="simulate/job1",
+        argv=["simulate"],
+        line="isonet.py simulate",
+        values={},
+        run_now=False,
+        created=0.0,
+    )
+    (root / "simulate" / "job1").mkdir(parents=True)
+    try:
+        yield queue
+    finally:
+        with contextlib.suppress(Exception):
+            queue.store.close()
 
 
 def make_project(folder: Path) -> Path:

@@ -236,29 +236,14 @@ def test_a_new_job_never_reuses_a_job_folder_left_on_disk(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(("exit_code", "status"), [(None, "failed"), ("0", "finished")])
 def test_a_job_whose_process_is_gone_is_finished_only_with_exit_code_0(
-    tmp_path: Path, exit_code: str | None, status: str
+    one_job_queue: JobQueue, exit_code: str | None, status: str
 ) -> None:
     """No exit_code file means the command never reached its end (SIGKILL, out of memory):
     the job is failed, not finished."""
-    root = tmp_path.resolve()
-    queue = JobQueue(root)
-    try:
-        queue.store.add(
-            job_id=1,
-            command="simulate",
-            folder="simulate/job1",
-            argv=["simulate"],
-            line="isonet.py simulate",
-            values={},
-            run_now=False,
-            created=0.0,
-        )
-        (root / "simulate" / "job1").mkdir(parents=True)
-        if exit_code is not None:
-            (root / "simulate" / "job1" / EXIT_CODE_NAME).write_text(exit_code)
-        queue.store.update(1, status="running", pid=None, started=1.0)  # its runjob is gone
-        queue.tick()
-        job = queue.store.get(1)
-        assert job is not None and job.status == status
-    finally:
-        queue.store.close()
+    queue = one_job_queue
+    if exit_code is not None:
+        (queue.root / "simulate" / "job1" / EXIT_CODE_NAME).write_text(exit_code)
+    queue.store.update(1, status="running", pid=None, started=1.0)  # its runjob is gone
+    queue.tick()
+    job = queue.store.get(1)
+    assert job is not None and job.status == status

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
@@ -10,7 +9,7 @@ import signal
 import socket
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -288,7 +287,7 @@ def raw_request(server: Any, method: str, path: str, body: bytes) -> tuple[int, 
     return response.status, payload
 
 
-def test_requests_found_by_an_audit_get_a_json_answer_and_stay_inside(
+def test_requests_found_by_anapi_get_a_json_answer_and_stay_inside(
     gui_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each of these was a file written outside the project, a file served from outside it,
@@ -361,38 +360,19 @@ def test_an_unreadable_job_table_is_one_line(
 
 
 @pytest.fixture
-def audit_inprocess_api(tmp_path: Path) -> Iterator[Api]:
-    """An Api over an empty project tmp_path/'proj' whose queue thread never starts; job 1
-    (folder simulate/job1) is in the table."""
-    root = (tmp_path / "proj").resolve()
-    root.mkdir()
-    queue = JobQueue(root)
-    queue.store.add(
-        job_id=1,
-        command="simulate",
-        folder="simulate/job1",
-        argv=["simulate"],
-        line="isonet.py simulate",
-        values={},
-        run_now=False,
-        created=0.0,
-    )
-    (root / "simulate" / "job1").mkdir(parents=True)
-    try:
-        yield Api(root, queue)
-    finally:
-        with contextlib.suppress(Exception):
-            queue.store.close()
+def inprocess_api(one_job_queue: JobQueue) -> Api:
+    """An Api over one_job_queue's project (conftest): no server process, no queue thread."""
+    return Api(one_job_queue.root, one_job_queue)
 
 
-def _audit_get(api: Api, route: str, **query: str):
+def api_get(api: Api, route: str, **query: str):
     return api.handle("GET", route, {k: [v] for k, v in query.items()}, None)
 
 
 def test_a_job_path_into_a_sibling_with_the_projects_name_prefix_is_refused(
-    audit_inprocess_api: Api,
+    inprocess_api: Api,
 ) -> None:
-    api = audit_inprocess_api
+    api = inprocess_api
     sibling = api.root.parent / (api.root.name + "_other")
     sibling.mkdir()
     for value in (f"../{sibling.name}/t.star", str(sibling / "t.star")):
@@ -402,26 +382,26 @@ def test_a_job_path_into_a_sibling_with_the_projects_name_prefix_is_refused(
         assert "outside the project folder" in reply.body["errors"]["star_file"]
 
 
-def test_log_offsets_are_clamped_and_never_cut_a_character(audit_inprocess_api: Api) -> None:
-    api = audit_inprocess_api
+def test_log_offsets_are_clamped_and_never_cut_a_character(inprocess_api: Api) -> None:
+    api = inprocess_api
     text = "a" * (LOG_CHUNK - 1) + "µm" + "\nend\n"  # µ's 2 bytes straddle the chunk's end
     (api.root / "simulate" / "job1" / "log.txt").write_bytes(text.encode())
     size = len(text.encode())
-    reply = _audit_get(api, "/api/jobs/1/log", offset="-5")  # a negative offset reads from 0
+    reply = api_get(api, "/api/jobs/1/log", offset="-5")  # a negative offset reads from 0
     assert reply.status == 200 and reply.body["offset"] == LOG_CHUNK - 1
     read, offset = reply.body["text"], reply.body["offset"]
     while True:
-        reply = _audit_get(api, "/api/jobs/1/log", offset=str(offset))
+        reply = api_get(api, "/api/jobs/1/log", offset=str(offset))
         if not reply.body["text"]:
             break
         read, offset = read + reply.body["text"], reply.body["offset"]
     assert read == text and offset == size
-    reply = _audit_get(api, "/api/jobs/1/log", offset="1e9")  # past the end: the end
+    reply = api_get(api, "/api/jobs/1/log", offset="1e9")  # past the end: the end
     assert reply.status == 200 and reply.body == {"text": "", "offset": size}
 
 
-def test_a_star_table_with_a_short_row_is_422_not_500(audit_inprocess_api: Api) -> None:
-    api = audit_inprocess_api
+def test_a_star_table_with_a_short_row_is_422_not_500(inprocess_api: Api) -> None:
+    api = inprocess_api
     body = {
         "path": "t.star",
         "mtime_ns": "0",
@@ -434,23 +414,25 @@ def test_a_star_table_with_a_short_row_is_422_not_500(audit_inprocess_api: Api) 
 
 
 def test_slice_contrast_needs_lo_below_hi_and_files_are_files(
-    audit_inprocess_api: Api, mrc_writer: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+    inprocess_api: Api, mrc_writer: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    api = audit_inprocess_api
+    api = inprocess_api
     mrc_writer(api.root / "v.mrc", np.arange(64, dtype=np.float32).reshape(4, 4, 4), 1.0)
-    reply = _audit_get(api, "/api/slice.png", path="v.mrc", lo="3", hi="3")
+    reply = api_get(api, "/api/slice.png", path="v.mrc", lo="3", hi="3")
     assert reply.status == 400 and "lo must be below hi" in reply.body["error"]
-    assert _audit_get(api, "/api/file", path="").status == 400  # a missing path, not a 403
-    reply = _audit_get(api, "/api/file", path="simulate")  # a folder is no file
+    assert api_get(api, "/api/file", path="").status == 400  # a missing path, not a 403
+    reply = api_get(api, "/api/file", path="simulate")  # a folder is no file
     assert reply.status == 404 and "no such file" in reply.body["error"]
     monkeypatch.setattr(gui_api, "MAX_FILE_BYTES", 100)
-    assert _audit_get(api, "/api/file", path="v.mrc").status == 413
+    assert api_get(api, "/api/file", path="v.mrc").status == 413
 
 
 REFUSED_FOR_AUDIT = "missing or wrong access token: open the URL that 'isonet.py gui' printed"
 
 
-def _audit_raw(server: Any, method: str, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+def raw_with_headers(
+    server: Any, method: str, path: str, headers: dict[str, str]
+) -> tuple[int, bytes]:
     host, port = server.base.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=5)
     connection.putrequest(method, path)
@@ -471,13 +453,13 @@ def test_an_empty_or_partial_token_is_refused(gui_server: Any) -> None:
         (f"/api/project?token={gui_server.token[:4]}", {}),
         ("/?token=", {}),
     ):
-        status, body = _audit_raw(gui_server, "GET", path, headers)
+        status, body = raw_with_headers(gui_server, "GET", path, headers)
         assert status == 403 and REFUSED_FOR_AUDIT.encode() in body, (path, headers)
 
 
 def test_a_body_over_the_limit_is_refused_unread(gui_server: Any) -> None:
     headers = {"X-Isonet-Token": gui_server.token, "Content-Length": str(65 * 1024 * 1024)}
-    status, body = _audit_raw(gui_server, "POST", "/api/jobs", headers)  # no body is sent
+    status, body = raw_with_headers(gui_server, "POST", "/api/jobs", headers)  # no body is sent
     assert status == 413 and b"too large" in body
     assert gui_server.call("GET", "/api/project")[0] == 200  # the server still answers
 
@@ -490,7 +472,7 @@ def test_static_paths_never_leave_the_static_folder(gui_server: Any) -> None:
         "/static/..\\api.py",
         "/static/.hidden",
     ):
-        status, _ = _audit_raw(gui_server, "GET", path, headers)
+        status, _ = raw_with_headers(gui_server, "GET", path, headers)
         assert status == 404, path
     # a real static file is served, and no answer lets a browser guess another content type
     response, body = raw_get(gui_server, "/static/app.js", headers)
