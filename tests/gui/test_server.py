@@ -427,12 +427,8 @@ def test_slice_contrast_needs_lo_below_hi_and_files_are_files(
     assert api_get(api, "/api/file", path="v.mrc").status == 413
 
 
-REFUSED_FOR_AUDIT = "missing or wrong access token: open the URL that 'isonet.py gui' printed"
-
-
-def raw_with_headers(
-    server: Any, method: str, path: str, headers: dict[str, str]
-) -> tuple[int, bytes]:
+def headers_only(server: Any, method: str, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    """A request of exactly these headers and no body (a Content-Length given is not sent)."""
     host, port = server.base.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=5)
     connection.putrequest(method, path)
@@ -453,13 +449,13 @@ def test_an_empty_or_partial_token_is_refused(gui_server: Any) -> None:
         (f"/api/project?token={gui_server.token[:4]}", {}),
         ("/?token=", {}),
     ):
-        status, body = raw_with_headers(gui_server, "GET", path, headers)
-        assert status == 403 and REFUSED_FOR_AUDIT.encode() in body, (path, headers)
+        response, body = raw_get(gui_server, path, headers)
+        assert response.status == 403 and REFUSED.encode() in body, (path, headers)
 
 
 def test_a_body_over_the_limit_is_refused_unread(gui_server: Any) -> None:
     headers = {"X-Isonet-Token": gui_server.token, "Content-Length": str(65 * 1024 * 1024)}
-    status, body = raw_with_headers(gui_server, "POST", "/api/jobs", headers)  # no body is sent
+    status, body = headers_only(gui_server, "POST", "/api/jobs", headers)  # no body is sent
     assert status == 413 and b"too large" in body
     assert gui_server.call("GET", "/api/project")[0] == 200  # the server still answers
 
@@ -472,8 +468,8 @@ def test_static_paths_never_leave_the_static_folder(gui_server: Any) -> None:
         "/static/..\\api.py",
         "/static/.hidden",
     ):
-        status, _ = raw_with_headers(gui_server, "GET", path, headers)
-        assert status == 404, path
+        response, _ = raw_get(gui_server, path, headers)
+        assert response.status == 404, path
     # a real static file is served, and no answer lets a browser guess another content type
     response, body = raw_get(gui_server, "/static/app.js", headers)
     assert response.status == 200 and body
