@@ -236,10 +236,10 @@ def warn_ignored_flags(
             ignored.append((name, "applies to method isonet2 with --noise_level > 0 only"))
     for name, why in ignored:
         logger.warning(
-            "%s is ignored: it %s (this run: %s, method %s)",
+            "%s is ignored: it %s (this run: --CTF_mode %s, method %s)",
             cfg.flag(name),
             why,
-            f"--CTF_mode {mode}",
+            mode,
             method,
         )
     if mode == "phase_only" and not cfg.isCTFflipped and not cfg.do_phaseflip_input:
