@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from isonet2.cli import run
 from isonet2.io.star import read_star, write_star
+from isonet2.predict.predictor import TilePredictor
 
 
 def _blobs(shape: tuple[int, int, int], seed: int) -> np.ndarray:
@@ -71,3 +73,17 @@ def halves_only(train_project: Path) -> Path:
         row.tomogram_path = None
     write_star(table, "tomograms.star")
     return train_project
+
+
+@pytest.fixture
+def tiles_side_by_side(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every tile predictor (predict's, the training preview's) lays its tiles side by side
+    (padding_factor 1): 8 tiles for a 48³ or 64³ map instead of 27, for tests about anything
+    but the blending of overlapping tiles (tests/predict tests that)."""
+    make_predictor = TilePredictor.__init__
+
+    def side_by_side(self: TilePredictor, *args: Any, **kwargs: Any) -> None:
+        make_predictor(self, *args, **kwargs)
+        self.padding_factor = 1.0
+
+    monkeypatch.setattr(TilePredictor, "__init__", side_by_side)

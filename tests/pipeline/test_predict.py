@@ -78,23 +78,25 @@ def test_model2_writes_a_second_map_and_an_fsc(
     trained: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     second = shutil.copy2(trained, trained.with_name("network_bottom.pt"))  # stands in for one
-    line = f"isonet.py predict tomograms.star {trained} --model2 {second} -o out --tomo_idx 2"
-    assert isonet(f"{line} --output_prefix p_") == 0  # the plot had no prefix (an audit)
+    # tiles side by side (--padding_factor 1): a third of the tiles, and the maps' names and
+    # FSCs are what this is about, not the blending of overlapping tiles
+    line = f"isonet.py predict tomograms.star {trained} --model2 {second} --tomo_idx 2"
+    line += " --padding_factor 1"
+    caplog.clear()
+    assert isonet(f"{line} -o out --output_prefix p_") == 0  # the plot had no prefix (an audit)
     assert Path("out/p_t1_EVN_isonet2-n2n_unet-small_model2.mrc").is_file()
     assert (
         Path("out/p_t1_EVN_fsc.png").stat().st_size > 0 and not Path("out/t1_EVN_fsc.png").exists()
     )
-    caplog.clear()
-    assert isonet(line) == 0
-    assert Path("out/t1_EVN_isonet2-n2n_unet-small_model2.mrc").is_file()
-    assert Path("out/t1_EVN_fsc.png").stat().st_size > 0
     # one network twice: its two maps agree to Nyquist, while its predictions of the even
     # and the odd half share only the signal, which this project has at low frequencies only
     assert "model vs model2, both from the same input: above 0.143 up to Nyquist" in caplog.text
     assert "even vs odd half maps (independent): 0.143 at " in caplog.text
     caplog.clear()
-    line += " -o full --input_column rlnTomoName"  # one map in: no independent pair to make
-    assert isonet(line.replace(" -o out", "")) == 0
+    # one map in: no independent pair to make; and without a prefix, the names without one
+    assert isonet(f"{line} -o full --input_column rlnTomoName") == 0
+    assert Path("full/t1_isonet2-n2n_unet-small_model2.mrc").is_file()
+    assert Path("full/t1_fsc.png").stat().st_size > 0
     assert "independent" not in caplog.text.replace("no even/odd halves for an independent", "")
     assert "(agreement of the networks: no even/odd halves for an independent pair)" in caplog.text
 
@@ -299,7 +301,10 @@ def test_a_stop_signal_mid_prediction_keeps_finished_maps_and_leaves_no_temp_fil
 
 
 def test_demo_wiring_at_a_tiny_size(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tiles_side_by_side: None,  # the steps' wiring is what this is about, not tile blending
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(demo, "CPU_SIZE", demo.DemoSize([64, 64, 64], "unet-small", 32, 2, 1))

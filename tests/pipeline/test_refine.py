@@ -243,13 +243,16 @@ def test_a_rerun_with_other_settings_sets_the_earlier_run_aside(
 
 
 def test_another_run_in_the_folder_is_set_aside_not_mixed_with_this_one(
-    train_project: Path,
+    train_project: Path, tiles_side_by_side: None
 ) -> None:
     """A denoise (or another arch) into a refine's folder replaced its loss plot and record
     and interleaved the logs, without a word."""
-    assert isonet(f"isonet.py refine tomograms.star -o x {FAST}") == 0
+    short = f"{one_step_epochs()} --epochs 1"  # one step of 2 cubes: long epochs add nothing
+    # the refine's preview is among what is set aside; the denoise's own would be a repeat
+    with_preview = short.replace("--with_preview False", "--with_preview True")
+    assert isonet(f"isonet.py refine tomograms.star -o x {with_preview}") == 0
     plot = (train_project / "x" / "loss_full.png").read_bytes()
-    assert isonet(f"isonet.py denoise tomograms.star -o x {FAST}") == 0
+    assert isonet(f"isonet.py denoise tomograms.star -o x {short}") == 0
     aside = train_project / "x" / "earlier_run_1"
     assert (aside / "loss_full.png").read_bytes() == plot
     assert sorted(p.name for p in aside.iterdir()) == [
@@ -338,12 +341,15 @@ def test_each_epoch_is_written_before_the_checkpoint_a_rerun_resumes_from(
 
 
 def test_a_rerun_completes_what_a_run_stopped_after_its_checkpoint_did_not_write(
-    train_project: Path,
+    train_project: Path, tiles_side_by_side: None
 ) -> None:
     """Numbered copy, preview and loss plot of the last finished epoch, and the temp files a
     SIGKILL left in the preview folder and of the run record."""
     folder = train_project / "p"
-    line = f"isonet.py refine tomograms.star -o p {FAST} --save_interval 1 --prev_tomo_idx 1"
+    # an epoch of one step of 2 cubes, with the previews this is about
+    short = one_step_epochs().replace("--with_preview False", "--with_preview True")
+    line = f"isonet.py refine tomograms.star -o p {short} --epochs 1 --save_interval 1"
+    line += " --prev_tomo_idx 1"
     assert isonet(line) == 0
     numbered = folder / "network_isonet2-n2n_unet-small_32_epoch1_full.pt"
     picture = folder / "preview" / "t0_EVN_epoch1.png"
@@ -448,6 +454,7 @@ def test_split_halves_with_predict(
     monkeypatch: pytest.MonkeyPatch,
     mrc_writer: Callable[..., Path],
     caplog: pytest.LogCaptureFixture,
+    tiles_side_by_side: None,  # what is predicted with which network, not how tiles blend
 ) -> None:
     import isonet2.pipeline.refine as refine_pipeline
 
@@ -461,7 +468,8 @@ def test_split_halves_with_predict(
     monkeypatch.setattr(refine_pipeline, "train", spy)
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(5)
-    signal = rng.standard_normal((40, 72, 40)).astype(np.float32)
+    # the smallest map whose two Y halves each hold a 32³ cube
+    signal = rng.standard_normal((32, 64, 32)).astype(np.float32)
     for half in ("EVN", "ODD"):
         noisy = signal + rng.standard_normal(signal.shape).astype(np.float32)
         mrc_writer(tmp_path / half / f"t_{half}.mrc", noisy, 10.0)
@@ -534,15 +542,16 @@ def test_a_stopped_run_says_so_at_the_end_of_its_log(
 
 def test_weight_averaging_saves_the_average_and_resumes_exactly(train_project: Path) -> None:
     """model_state is the EMA (what predict uses), training_state the raw weights; a run
-    stopped after 2 of 4 epochs and resumed ends with the same weights as an unbroken one."""
-    flags = f"{one_step_epochs()} --ema_decay 0.9 --seed 3"
+    stopped after 1 of 2 epochs and resumed ends with the same weights as an unbroken one
+    (one epoch resumed shows an average or its step count not carried over)."""
+    flags = f"{one_step_epochs()} --ema_decay 0.9 --seed 3 --epochs 2 --save_interval 1"
     name = "network_isonet2-n2n_unet-small_32_full.pt"
-    assert isonet(f"isonet.py refine tomograms.star -o a {flags} --epochs 4 --save_interval 2") == 0
-    Path("b").mkdir()  # a run that was stopped after its second epoch, then started again
-    shutil.copy(Path("a") / name.replace("_full", "_epoch2_full"), Path("b") / name)
-    assert isonet(f"isonet.py refine tomograms.star -o b {flags} --epochs 4 --save_interval 2") == 0
+    assert isonet(f"isonet.py refine tomograms.star -o a {flags}") == 0
+    Path("b").mkdir()  # a run that was stopped after its first epoch, then started again
+    shutil.copy(Path("a") / name.replace("_full", "_epoch1_full"), Path("b") / name)
+    assert isonet(f"isonet.py refine tomograms.star -o b {flags}") == 0
     whole, resumed = load_checkpoint(Path("a") / name), load_checkpoint(Path("b") / name)
-    assert resumed["epoch"] == 4
+    assert resumed["epoch"] == 2
     assert whole["model_state"].keys() == whole["training_state"].keys()
     weight = "stem.weight"
     assert not torch.equal(whole["model_state"][weight], whole["training_state"][weight])
