@@ -109,6 +109,15 @@ def test_learning_rate_min_above_the_start_is_refused(capsys: pytest.CaptureFixt
     assert isinstance(cfg, RefineConfig) and cfg.learning_rate_min == pytest.approx(1e-6)
 
 
+def test_a_warmup_as_long_as_the_run_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    err = refused(capsys, "refine t.star --epochs 5 --warmup_epochs 5")
+    assert "--warmup_epochs (5) is not below --epochs (5)" in err
+    assert "--warmup_epochs" in refused(capsys, "denoise t.star --epochs 2 --warmup_epochs 3")
+    assert "--warmup_epochs" in refused(capsys, "refine t.star --warmup_epochs -1")
+    cfg = parse_command_line(RefineConfig, ["t.star", "--epochs", "5", "--warmup_epochs", "4"])
+    assert isinstance(cfg, RefineConfig) and cfg.warmup_epochs == 4
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [

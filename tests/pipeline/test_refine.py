@@ -194,6 +194,28 @@ def one_step_epochs() -> str:
     return f"{SMALL} --batch_size 2 --with_preview False"
 
 
+def test_warmup_epochs_reach_the_learning_rate_schedule(
+    train_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import isonet2.train.trainer as trainer
+
+    calls: list[tuple[Any, ...]] = []
+    real = trainer.cosine_learning_rate
+
+    def spy(*args: Any) -> float:
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(trainer, "cosine_learning_rate", spy)
+    flags = f"{one_step_epochs()} --epochs 3 --warmup_epochs 2"
+    assert isonet(f"isonet.py refine tomograms.star -o w {flags}") == 0
+    # one step an epoch: two warm-up steps, at half and then all of the cosine's rate
+    assert [(call[0], call[1], call[4]) for call in calls] == [(0, 3, 2), (1, 3, 2), (2, 3, 2)]
+    final = load_checkpoint(train_project / "w" / "network_isonet2-n2n_unet-small_32_full.pt")
+    rates = [record["learning_rate"] for record in final["metrics"]["history"]]
+    assert rates == pytest.approx([3e-4 / 2, (3e-4 + 3e-5) / 2, 3e-5])
+
+
 def test_save_interval_not_dividing_epochs_trains_every_epoch(train_project: Path) -> None:
     line = (
         f"isonet.py refine tomograms.star -o r {one_step_epochs()} --epochs 15 --save_interval 10"

@@ -26,6 +26,18 @@ def test_a_single_step_run_uses_the_starting_rate() -> None:
     assert cosine_learning_rate(0, 0, 3e-4, 3e-5) == pytest.approx(3e-4)
 
 
+def test_a_warmup_rises_linearly_then_joins_the_cosine() -> None:
+    total, warmup = 11, 4
+    rates = [cosine_learning_rate(step, total, 1e-3, 1e-5, warmup) for step in range(total)]
+    plain = [cosine_learning_rate(step, total, 1e-3, 1e-5) for step in range(total)]
+    for step in range(warmup):  # (step + 1) / warmup of the cosine: 1/4, 2/4, 3/4, 4/4
+        assert rates[step] == pytest.approx(plain[step] * (step + 1) / warmup)
+    assert rates[warmup - 1 :] == pytest.approx(plain[warmup - 1 :])  # joined, then the same
+    assert all(a < b for a, b in itertools.pairwise(rates[:warmup]))  # rising
+    assert rates[0] == pytest.approx(1e-3 / warmup)
+    assert cosine_learning_rate(0, 1, 3e-4, 3e-5, 2) == pytest.approx(1.5e-4)  # one step too
+
+
 def test_each_noise_level_starts_at_its_own_zero_based_epoch() -> None:
     levels, starts = [0.1, 0.2, 0.3], [0, 2, 5]
     got = [noise_level_at(epoch, levels, starts) for epoch in range(7)]

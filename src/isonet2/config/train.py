@@ -96,6 +96,12 @@ class TrainingConfig(CommandConfig):
         "learning_rate / 10 where only a learning_rate below 3e-5 is given)",
         ge=0,
     )
+    warmup_epochs: int = param(
+        0,
+        "epochs over which the learning rate rises linearly to the cosine schedule "
+        "(0 = none; README, ninth set)",
+        ge=0,
+    )
     save_interval: int = param(
         10, "keep a numbered checkpoint (and a preview) every this many epochs", ge=1
     )
@@ -213,6 +219,16 @@ class TrainingConfig(CommandConfig):
                 f"--learning_rate_min ({self.learning_rate_min:g}) is above --learning_rate "
                 f"({self.learning_rate:g}), so the schedule would raise the rate; give a "
                 "smaller --learning_rate_min (equal keeps the rate constant)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _warmup_ends_before_the_run(self) -> TrainingConfig:
+        if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
+            raise ValueError(
+                f"--warmup_epochs ({self.warmup_epochs}) is not below --epochs ({self.epochs}), "
+                "so the learning rate would never reach its schedule; give fewer warm-up "
+                "epochs (e.g. a tenth of --epochs) or 0 for none"
             )
         return self
 

@@ -297,6 +297,7 @@ def make_spec(
         mixed_precision=cfg.mixed_precision,
         compile=cfg.compile,
         ema_decay=cfg.ema_decay,
+        warmup_epochs=cfg.warmup_epochs,
         seed=cfg.seed,
         num_workers=cfg.ncpus,
         settings=settings,

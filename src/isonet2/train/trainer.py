@@ -98,6 +98,7 @@ class TrainSpec:
     preview: Preview | None = None
     compile: bool = False  # torch.compile the network on CUDA
     ema_decay: float = 0.0  # > 0: checkpoints and previews hold an EMA of the weights
+    warmup_epochs: int = 0  # the learning rate rises linearly over these first epochs
 
     @property
     def latest_path(self) -> Path:
@@ -387,7 +388,11 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
                 step = epoch * steps_per_epoch + i // spec.acc_batches
                 for group in optimizer.param_groups:
                     group["lr"] = cosine_learning_rate(
-                        step, total_steps, spec.learning_rate, spec.learning_rate_min
+                        step,
+                        total_steps,
+                        spec.learning_rate,
+                        spec.learning_rate_min,
+                        spec.warmup_epochs * steps_per_epoch,
                     )
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 steps_now = (i + 1) % spec.acc_batches == 0  # the last of acc_batches micro-batches
