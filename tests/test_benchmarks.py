@@ -14,9 +14,11 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 from isonet2.cli import run
+from isonet2.io.mrc import read_volume
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -119,6 +121,23 @@ def test_bn_adapt_benchmark(simulated: Path) -> None:
     words = [star, "model.pt", "adapted.pt", "--input_column", "rlnTomoName", "--tiles", "4"]
     text = bench("bn_adapt.py", *words, "--batch_size", "2", cwd=simulated)
     assert "norms re-estimated" in text and (simulated / "adapted.pt").is_file()
+
+
+def test_shift_tta_benchmark(simulated: Path) -> None:
+    words = ["sim/tomograms.star", "model.pt", "st", "--ground_truth", "sim/ground_truth"]
+    predict = ["--", "--input_column", "rlnTomoName", "--batch_size", "2"]
+    text = bench("shift_tta.py", *words, "--count", "2", "--shift", "8", *predict, cwd=simulated)
+    assert [line.split(":")[0] for line in text.splitlines() if line.startswith("shifts")] == [
+        "shifts 1",
+        "shifts 2",
+    ]
+    name = "sim_01_isonet2_unet-small.mrc"
+    plain = read_volume(simulated / "st" / "shift_0_0_0" / "corrected" / name)
+    shifted = read_volume(simulated / "st" / "shift_8_8_8" / "corrected" / name)
+    assert plain.shape == (64, 64, 64) and shifted.shape == (72, 72, 72)  # padded, then cropped
+    assert np.array_equal(read_volume(simulated / "st" / "average_1" / "maps" / name), plain)
+    both = read_volume(simulated / "st" / "average_2" / "maps" / name)
+    assert np.allclose(both, (plain + shifted[8:, 8:, 8:]) / 2, atol=1e-6)
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in BENCHMARKS.glob("*.sh")))
