@@ -38,6 +38,11 @@ from isonet2.io.mrc import read_info, read_volume, write_volume
 from isonet2.io.star import read_star, write_star
 
 
+def isonet(*words: str) -> None:
+    """Run one isonet2 command in this Python; stop on its failure."""
+    subprocess.run([sys.executable, "-m", "isonet2", *words], check=True)
+
+
 def shifts_in_order(step: int) -> list[tuple[int, int, int]]:
     """(0,0,0), then (step, step, step), then the other corners of {0, step}^3."""
     corners = list(itertools.product((0, step), repeat=3))
@@ -61,20 +66,7 @@ def predict_shifted(
         rows.append(dataclasses.replace(row, tomogram_path=str(target), corrected_path=None))
     shifted_star = folder / "tomograms.star"
     write_star(dataclasses.replace(table, rows=rows), shifted_star)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "isonet2",
-            "predict",
-            str(shifted_star),
-            model,
-            "--outputdir",
-            str(folder / "corrected"),
-            *flags,
-        ],
-        check=True,
-    )
+    isonet("predict", str(shifted_star), model, "--outputdir", str(folder / "corrected"), *flags)
     dz, dy, dx = shift
     return {
         row.index: read_volume(row.corrected_path)[dz:, dy:, dx:]
@@ -102,22 +94,16 @@ def score(
         rows.append(dataclasses.replace(row, corrected_path=str(path)))
     scored_star = folder / "tomograms.star"
     write_star(dataclasses.replace(table, rows=rows), scored_star)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "isonet2",
-            "evaluate",
-            "--star",
-            str(scored_star),
-            "--column",
-            "rlnCorrectedTomoName",
-            "--ground_truth",
-            ground_truth,
-            "-o",
-            str(folder / "eval"),
-        ],
-        check=True,
+    isonet(
+        "evaluate",
+        "--star",
+        str(scored_star),
+        "--column",
+        "rlnCorrectedTomoName",
+        "--ground_truth",
+        ground_truth,
+        "-o",
+        str(folder / "eval"),
     )
     lines = (folder / "eval" / "evaluate.jsonl").read_text().splitlines()
     return {"rows": [json.loads(line) for line in lines]}
