@@ -110,7 +110,7 @@ def score(
 
 
 def main(argv: list[str]) -> int:
-    ours, _, flags = " ".join(argv).partition(" -- ")
+    split = argv.index("--") if "--" in argv else len(argv)  # predict's own flags after it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("star", type=Path)
     parser.add_argument("model")
@@ -119,8 +119,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--shift", type=int, default=8, help="voxels of the shifts")
     parser.add_argument("--count", type=int, default=8, help="how many shifts (1-8)")
     parser.add_argument("--column", default="rlnTomoName", help="the maps to predict")
-    args = parser.parse_args(ours.split())
-    predict_flags = flags.split()
+    args = parser.parse_args(argv[:split])
+    predict_flags = argv[split + 1 :]
     sums: dict[int, np.ndarray] = {}
     names: dict[int, str] = {}
     voxel: dict[int, tuple] = {}

@@ -185,13 +185,14 @@ def test_compiled_refine_on_the_gpu_saves_plain_weights(train_project: Path) -> 
     assert all(np.isfinite(epoch["loss"]) for epoch in ckpt["metrics"]["history"])
 
 
-def one_step_epochs() -> str:
-    """Make every epoch a single step of 2 cubes, for tests that run many epochs."""
+def one_step_epochs(preview: bool = False) -> str:
+    """Make every epoch a single step of 2 cubes, for tests that run many epochs (or whose
+    epochs' length adds nothing); previews only where the test is about them."""
     table = read_star("tomograms.star")
     for row in table.rows:
         row.number_subtomos = 1
     write_star(table, "tomograms.star")
-    return f"{SMALL} --batch_size 2 --with_preview False"
+    return f"{SMALL} --batch_size 2 --with_preview {preview}"
 
 
 def test_warmup_epochs_reach_the_learning_rate_schedule(
@@ -269,12 +270,11 @@ def test_another_run_in_the_folder_is_set_aside_not_mixed_with_this_one(
 ) -> None:
     """A denoise (or another arch) into a refine's folder replaced its loss plot and record
     and interleaved the logs, without a word."""
-    short = f"{one_step_epochs()} --epochs 1"  # one step of 2 cubes: long epochs add nothing
     # the refine's preview is among what is set aside; the denoise's own would be a repeat
-    with_preview = short.replace("--with_preview False", "--with_preview True")
-    assert isonet(f"isonet.py refine tomograms.star -o x {with_preview}") == 0
+    refine = f"refine tomograms.star -o x {one_step_epochs(preview=True)} --epochs 1"
+    assert isonet(f"isonet.py {refine}") == 0
     plot = (train_project / "x" / "loss_full.png").read_bytes()
-    assert isonet(f"isonet.py denoise tomograms.star -o x {short}") == 0
+    assert isonet(f"isonet.py denoise tomograms.star -o x {one_step_epochs()} --epochs 1") == 0
     aside = train_project / "x" / "earlier_run_1"
     assert (aside / "loss_full.png").read_bytes() == plot
     assert sorted(p.name for p in aside.iterdir()) == [
@@ -368,8 +368,7 @@ def test_a_rerun_completes_what_a_run_stopped_after_its_checkpoint_did_not_write
     """Numbered copy, preview and loss plot of the last finished epoch, and the temp files a
     SIGKILL left in the preview folder and of the run record."""
     folder = train_project / "p"
-    # an epoch of one step of 2 cubes, with the previews this is about
-    short = one_step_epochs().replace("--with_preview False", "--with_preview True")
+    short = one_step_epochs(preview=True)  # with the previews this is about
     line = f"isonet.py refine tomograms.star -o p {short} --epochs 1 --save_interval 1"
     line += " --prev_tomo_idx 1"
     assert isonet(line) == 0

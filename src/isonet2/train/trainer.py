@@ -287,6 +287,7 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
             f"{spec.batch_size * spec.acc_batches}; raise rlnNumberSubtomo or lower --batch_size"
         )
     total_steps = spec.epochs * steps_per_epoch
+    warmup_steps = spec.warmup_epochs * steps_per_epoch
 
     # ---- model, optimizer, resume
     net = training_network(spec.arch, device, world_size)  # what checkpoints and previews see
@@ -388,11 +389,7 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
                 step = epoch * steps_per_epoch + i // spec.acc_batches
                 for group in optimizer.param_groups:
                     group["lr"] = cosine_learning_rate(
-                        step,
-                        total_steps,
-                        spec.learning_rate,
-                        spec.learning_rate_min,
-                        spec.warmup_epochs * steps_per_epoch,
+                        step, total_steps, spec.learning_rate, spec.learning_rate_min, warmup_steps
                     )
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 steps_now = (i + 1) % spec.acc_batches == 0  # the last of acc_batches micro-batches
