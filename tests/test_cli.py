@@ -173,6 +173,27 @@ def test_python_dash_m_runs_the_command_line() -> None:
     assert done.returncode == 2 and "no_such_command" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("argv0", "expected"),
+    [
+        ("/usr/bin/isonet2", "isonet2"),
+        ("isonet.py", "isonet.py"),
+        ("/env/lib/python3.12/site-packages/isonet2/__main__.py", "isonet.py"),
+    ],
+)
+def test_messages_name_the_program_as_typed(
+    argv0: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from isonet2.cli import prog_name
+
+    prog = prog_name(argv0)
+    assert prog == expected
+    assert run(["-h"], prog) == 0
+    assert capsys.readouterr().out.startswith(f"usage: {expected} <command>")
+    assert run(["refnie"], prog) == 2
+    assert capsys.readouterr().err.startswith(f"{expected}: unknown command 'refnie'")
+
+
 def test_band_weight_default_follows_the_loss(capsys: pytest.CaptureFixture[str]) -> None:
     def weight(*words: str) -> float:
         cfg = parse_command_line(RefineConfig, ["t.star", *words])

@@ -27,25 +27,26 @@ from isonet2.io.logfile import remember_warnings
 from isonet2.io.stopsignals import STOP_SIGNALS, exit_code, stop_signals_raise
 
 PROG = "isonet.py"
+PROG_NAMES = (PROG, "isonet2")  # the two console scripts of pyproject.toml
 
 # command name -> module whose run(cfg) does the work (imported only when that command runs)
 PIPELINES = {name: f"isonet2.pipeline.{name}" for name in COMMANDS} | {"gui": "isonet2.gui.app"}
 
 
-def main_help() -> str:
+def main_help(prog: str = PROG) -> str:
     """The `isonet.py -h` page: one line per command."""
     width = max(len(name) for name in COMMANDS)
     rows = [f"  {name.ljust(width)}  {model.summary()}" for name, model in COMMANDS.items()]
     return "\n".join(
         [
-            f"usage: {PROG} <command> [arguments] (isonet2 {__version__})",
+            f"usage: {prog} <command> [arguments] (isonet2 {__version__})",
             "",
             "Missing-wedge correction, denoising and CTF correction for cryo-ET tomograms.",
             "",
             "commands:",
             *rows,
             "",
-            f"Run '{PROG} <command> -h' for the parameters of one command.",
+            f"Run '{prog} <command> -h' for the parameters of one command.",
         ]
     )
 
@@ -70,10 +71,17 @@ def _setup_logging() -> None:
     remember_warnings()  # for the log.txt of a training run (io/logfile.py)
 
 
-def run(argv: list[str]) -> int:
+def prog_name(argv0: str) -> str:
+    """The name messages give the program: the console script the user typed, else isonet.py
+    (`python -m isonet2` runs as __main__.py, which users know as isonet.py)."""
+    name = os.path.basename(argv0)
+    return name if name in PROG_NAMES else PROG
+
+
+def run(argv: list[str], prog: str = PROG) -> int:
     """Run one command line (without the program name); returns the exit code."""
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(main_help())
+        print(main_help(prog))
         return 0
     if argv[0] in ("-v", "--version", "version"):
         print(f"isonet2 {__version__}")
@@ -84,11 +92,11 @@ def run(argv: list[str]) -> int:
         import difflib
 
         close = difflib.get_close_matches(name, list(COMMANDS), n=1)
-        hint = f"; did you mean {close[0]}?" if close else f"; see {PROG} -h"
-        print(f"{PROG}: unknown command '{argv[0]}'{hint}", file=sys.stderr)
+        hint = f"; did you mean {close[0]}?" if close else f"; see {prog} -h"
+        print(f"{prog}: unknown command '{argv[0]}'{hint}", file=sys.stderr)
         return 2
     if any(word in ("-h", "--help") for word in argv[1:]):
-        print(help_text(model, PROG))
+        print(help_text(model, prog))
         return 0
     try:
         cfg = parse_command_line(model, argv[1:])
@@ -97,26 +105,26 @@ def run(argv: list[str]) -> int:
             pipeline = importlib.import_module(PIPELINES[name])  # torch: seconds, stoppable too
             pipeline.run(cfg)
     except UsageError as error:
-        print(f"{PROG} {name}: error: {error}", file=sys.stderr)
+        print(f"{prog} {name}: error: {error}", file=sys.stderr)
         return 2
     except InputError as error:
-        print(f"{PROG} {name}: error: {error}", file=sys.stderr)
+        print(f"{prog} {name}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as stop:
         code = exit_code(stop)
         how = "interrupted" if code == 128 + signal.SIGINT else f"stopped by {stop}"
-        print(f"{PROG} {name}: {how}", file=sys.stderr)
+        print(f"{prog} {name}: {how}", file=sys.stderr)
         return code
     except SystemExit as stop:  # a training process stopped by SIGTERM (train/stopping.py)
         if not (isinstance(stop.code, int) and stop.code - 128 in STOP_SIGNALS):
             raise
-        print(f"{PROG} {name}: stopped by {signal.Signals(stop.code - 128).name}", file=sys.stderr)
+        print(f"{prog} {name}: stopped by {signal.Signals(stop.code - 128).name}", file=sys.stderr)
         return stop.code
     except OSError as error:  # full disk, read-only folder, ...: the machine, not a bug
-        print(f"{PROG} {name}: error: {os_error_line(error)}", file=sys.stderr)
+        print(f"{prog} {name}: error: {os_error_line(error)}", file=sys.stderr)
         return 1
     except MemoryError as error:  # e.g. simulate --shape 100000,100000,100000
-        print(f"{PROG} {name}: error: {memory_error_line(error)}", file=sys.stderr)
+        print(f"{prog} {name}: error: {memory_error_line(error)}", file=sys.stderr)
         return 1
     return 0
 
@@ -124,7 +132,7 @@ def run(argv: list[str]) -> int:
 def main() -> None:
     """Console-script entry point."""
     try:
-        code = run(sys.argv[1:])
+        code = run(sys.argv[1:], prog_name(sys.argv[0]))
     except BrokenPipeError:  # e.g. `isonet.py refine -h | head`
         code = 0
     sys.exit(code)
