@@ -98,6 +98,9 @@ def test_run_now_starts_beside_the_queue(gui_server: Any) -> None:
     assert now["status"] == "running"
     now = gui_server.wait_for(now["id"], {"finished", "failed"})
     assert now["status"] == "finished"
+    status, payload = gui_server.call("POST", f"/api/jobs/{now['id']}/cancel")
+    assert status == 409 and "already finished; nothing to cancel" in payload["error"]
+    assert gui_server.call("GET", f"/api/jobs/{now['id']}")[1]["job"]["status"] == "finished"
     assert gui_server.call("GET", f"/api/jobs/{long['id']}")[1]["job"]["status"] == "running"
     gui_server.call("POST", f"/api/jobs/{long['id']}/cancel")
 
@@ -124,6 +127,8 @@ def test_cancel_kills_the_process_group(gui_server: Any) -> None:
         os.killpg(pid, 0)
     assert processes_in("simulate/job1") == []
     assert gui_server.call("GET", "/api/jobs/2")[1]["job"]["status"] == "cancelled"
+    status, payload = gui_server.call("POST", "/api/jobs/1/cancel")  # again: changes nothing
+    assert status == 200 and payload["job"]["status"] == "cancelled"
 
     status, payload = gui_server.call("POST", "/api/jobs/1/rerun")
     assert status == 201 and payload["job"]["id"] == 3

@@ -224,9 +224,13 @@ class JobQueue:
         return job
 
     def cancel(self, job_id: int) -> JobRecord:
-        """Cancel: a queued job just becomes cancelled; a running one gets SIGTERM (group)."""
+        """Cancel: a queued job just becomes cancelled; a running one gets SIGTERM (group).
+        Cancelling a cancelled job again changes nothing; one that has ended otherwise is a
+        JobError 409 (it used to answer 200 as if something had been stopped)."""
         with self._lock:
             job = self.get(job_id)
+            if job.status in ("finished", "failed"):
+                raise JobError(f"job {job_id} has already {job.status}; nothing to cancel", 409)
             if job.status == "queued":
                 self.store.update(job_id, status="cancelled", finished=time.time())
             elif job.status == "running":
