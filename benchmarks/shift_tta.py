@@ -82,7 +82,8 @@ def score(
     ground_truth: str,
     names: dict[int, str],
     voxel: dict[int, tuple],
-) -> dict:
+) -> list[dict]:
+    """Write the average of `count` predictions per row and score it; evaluate's rows."""
     table = read_star(star)
     rows = []
     for row in table.rows:
@@ -106,7 +107,7 @@ def score(
         str(folder / "eval"),
     )
     lines = (folder / "eval" / "evaluate.jsonl").read_text().splitlines()
-    return {"rows": [json.loads(line) for line in lines]}
+    return [json.loads(line) for line in lines]
 
 
 def main(argv: list[str]) -> int:
@@ -134,11 +135,11 @@ def main(argv: list[str]) -> int:
                 names[row.index] = Path(row.corrected_path).name
                 voxel[row.index] = read_info(row.corrected_path).voxel_size_angstrom
         if n in (1, 2, 4, args.count):
-            result = score(
+            rows = score(
                 args.star, sums, n, args.work / f"average_{n}", args.ground_truth, names, voxel
             )
-            ins = " / ".join(f"{r['mean_fsc_in_wedge']:.3f}" for r in result["rows"])
-            outs = " / ".join(f"{r['mean_fsc_out_of_wedge']:.3f}" for r in result["rows"])
+            ins = " / ".join(f"{r['mean_fsc_in_wedge']:.3f}" for r in rows)
+            outs = " / ".join(f"{r['mean_fsc_out_of_wedge']:.3f}" for r in rows)
             print(f"shifts {n}: in {ins}   out {outs}", flush=True)
     return 0
 

@@ -225,8 +225,8 @@ class JobQueue:
 
     def cancel(self, job_id: int) -> JobRecord:
         """Cancel: a queued job just becomes cancelled; a running one gets SIGTERM (group).
-        Cancelling a cancelled job again changes nothing; one that has ended otherwise is a
-        JobError 409 (it used to answer 200 as if something had been stopped)."""
+        Cancelling a cancelled job again changes nothing; one that has finished or failed is a
+        JobError 409: there is nothing to stop."""
         with self._lock:
             job = self.get(job_id)
             if job.status in ("finished", "failed"):
