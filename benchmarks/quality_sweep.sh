@@ -12,6 +12,8 @@
 # Environment: EPOCHS (10) and PER_TOMO (125 subtomograms per tomogram per epoch: 2,500 in
 # all), RECIPE (flags every setting gets; default the short-run recipe), PREDICT_FLAGS
 # (default: full map, --tta with mirrors, 128³ tiles), SHAPE (see refine_quality.sh).
+# A setting that changes a flag RECIPE already gives needs RECIPE set without it: refine
+# refuses a flag given twice (e.g. --learning_rate_min in both).
 # Prints one line per setting: mean FSC in / out of the wedge, sim_01 / sim_02.
 set -u
 work=${1:?usage: quality_sweep.sh WORK "name|refine flags" ...}; shift

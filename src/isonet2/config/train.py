@@ -99,7 +99,7 @@ class TrainingConfig(CommandConfig):
     warmup_epochs: int = param(
         0,
         "epochs over which the learning rate rises linearly to the cosine schedule "
-        "(0 = none; README, tenth set)",
+        "(0 = none; README, tenth and eleventh sets)",
         ge=0,
     )
     save_interval: int = param(
