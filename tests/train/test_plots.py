@@ -58,3 +58,13 @@ def test_epoch_ticks_are_whole_numbers_and_log_labels_plain(
     labels = [t.get_text() for t in drawn[1].axes[1].get_yticklabels() if t.get_text()]
     assert labels and all("×" not in text and "e-" not in text for text in labels), labels
     assert "0.01" in labels
+
+
+def test_log_labels_stay_plain_below_one_ten_thousandth(
+    drawn: list[Figure], tmp_path: Path
+) -> None:
+    """`:g` wrote 1e-05 for a tick at 10⁻⁵ (seen with matplotlib 3.7 at the pyproject floor)."""
+    plots.plot_losses(history(40, 1e-4), tmp_path / "small.png")
+    drawn[0].canvas.draw()
+    labels = [t.get_text() for t in drawn[0].axes[1].get_yticklabels() if t.get_text()]
+    assert "0.00001" in labels and all("e" not in text for text in labels), labels

@@ -7,6 +7,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 
 import matplotlib
@@ -43,10 +44,11 @@ def plot_losses(history: Sequence[dict[str, float]], path: Path) -> None:
 
 
 class _PlainLog(LogFormatterSciNotation):
-    """matplotlib's choice of which log ticks to label, written as plain numbers."""
+    """matplotlib's choice of which log ticks to label, written as plain numbers: 0.00001, not
+    1e-05 (what `:g` writes below 1e-4; matplotlib 3.7 labels such a tick beyond the data)."""
 
     def __call__(self, x: float, pos: int | None = None) -> str:
-        return f"{x:g}" if super().__call__(x, pos) else ""
+        return format(Decimal(f"{x:.3g}"), "f") if super().__call__(x, pos) else ""
 
 
 def _style(axis: Axes, values: list[float], epochs: list[int]) -> None:
