@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shlex
 import shutil
@@ -314,6 +315,20 @@ def test_demo_wiring_at_a_tiny_size(
     assert Path("d/slices_sim_02.png").stat().st_size > 0
     assert len(Path("d/eval_corrected/evaluate.jsonl").read_text().splitlines()) == 2
     assert Path("d/demo_config.json").is_file()
+    trained = json.loads(Path("d/refine/refine_config.json").read_text())["parameters"]
+    recipe = ("loss_func", "learning_rate", "learning_rate_min", "batch_size", "random_rot_weight")
+    assert [trained[key] for key in recipe] == ["L2+FSC", 3e-3, 1e-4, 2, 0.0]
+    assert trained["warmup_epochs"] == 0  # one epoch: a warm-up would never end
+
+
+def test_the_demo_warms_up_for_one_epoch_of_several(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiles_side_by_side: None
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(demo, "CPU_SIZE", demo.DemoSize([64, 64, 64], "unet-small", 32, 2, 1))
+    assert run(["demo", "-o", "d", "--epochs", "2"]) == 0
+    trained = json.loads(Path("d/refine/refine_config.json").read_text())["parameters"]
+    assert (trained["epochs"], trained["warmup_epochs"]) == (2, 1)
 
 
 @pytest.mark.parametrize(
