@@ -1,0 +1,84 @@
+"""The README's command lines parse: every flag they spell exists and every value validates.
+
+The walk-through's lines are what people copy; a renamed flag or a changed choice must fail
+here, not on a user's machine. Parsing only: nothing runs and no file is read.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from isonet2.config import COMMANDS
+from isonet2.config.argv import parse_command_line
+from isonet2.errors import UsageError
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+PROGRAMS = ("isonet.py", "isonet2")
+
+
+def shell_blocks(text: str) -> list[str]:
+    """The bodies of the ```bash blocks, continuation lines joined."""
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
+    return [block.replace("\\\n", " ") for block in blocks]
+
+
+def command_lines(text: str) -> list[list[str]]:
+    """Each `isonet.py ...` command of the shell blocks as words, without the program name:
+    comments, redirections and a trailing `&` dropped, `&&` chains split."""
+    found = []
+    for block in shell_blocks(text):
+        for line in block.splitlines():
+            words = shlex.split(line, comments=True)
+            chain: list[str] = []
+            target_next = False  # the word after a bare > or >> is the file it writes
+            for word in [*words, "&&"]:
+                if word in ("&&", "&", ";"):
+                    if chain and chain[0] in PROGRAMS:
+                        found.append(chain[1:])
+                    chain = []
+                elif target_next or word.startswith((">", "2>")):
+                    target_next = word in (">", ">>")
+                else:
+                    chain.append(word)
+    return found
+
+
+def test_the_extraction_finds_commands_and_drops_shell_words() -> None:
+    text = (
+        "```bash\nisonet.py refine a.star -o x --epochs 2   # note\n"
+        "pip install -e . && isonet.py demo >> log.txt 2>&1 &\n"
+        "isonet.py predict a.star m.pt \\\n    --tta\n```\n"
+        "```\nisonet.py not_shell\n```\n"
+    )
+    assert command_lines(text) == [
+        ["refine", "a.star", "-o", "x", "--epochs", "2"],
+        ["demo"],
+        ["predict", "a.star", "m.pt", "--tta"],
+    ]
+
+
+def readme_commands() -> list[list[str]]:
+    if not README.is_file():  # an installed package without its source tree
+        return []
+    return command_lines(README.read_text(encoding="utf-8"))
+
+
+@pytest.mark.skipif(not README.is_file(), reason="README.md is not beside the tests")
+def test_the_readme_shows_commands_of_every_step() -> None:
+    names = {words[0] for words in readme_commands() if words}
+    assert {"prepare_star", "deconv", "make_mask", "refine", "denoise", "predict"} <= names
+    assert {"simulate", "evaluate", "demo", "gui"} <= names
+
+
+@pytest.mark.parametrize("words", readme_commands(), ids=lambda words: " ".join(words)[:60])
+def test_every_readme_command_line_parses(words: list[str]) -> None:
+    name = words[0].replace("-", "_")
+    assert name in COMMANDS, f"unknown command {words[0]}"
+    try:
+        parse_command_line(COMMANDS[name], words[1:])
+    except UsageError as error:
+        pytest.fail(f"isonet.py {' '.join(words)}: {error}")
