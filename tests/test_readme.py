@@ -1,7 +1,8 @@
-"""The README's command lines parse: every flag they spell exists and every value validates.
+"""The README's and the tutorial's command lines parse: every flag they spell exists and every
+value validates.
 
-The walk-through's lines are what people copy; a renamed flag or a changed choice must fail
-here, not on a user's machine. Parsing only: nothing runs and no file is read.
+The walk-through's and the tutorial's lines are what people copy; a renamed flag or a changed
+choice must fail here, not on a user's machine. Parsing only: nothing runs and no file is read.
 """
 
 from __future__ import annotations
@@ -74,11 +75,65 @@ def test_the_readme_shows_commands_of_every_step() -> None:
     assert {"simulate", "evaluate", "demo", "gui"} <= names
 
 
-@pytest.mark.parametrize("words", readme_commands(), ids=lambda words: " ".join(words)[:60])
-def test_every_readme_command_line_parses(words: list[str]) -> None:
+def assert_parses(words: list[str]) -> None:
     name = words[0].replace("-", "_")
     assert name in COMMANDS, f"unknown command {words[0]}"
     try:
         parse_command_line(COMMANDS[name], words[1:])
     except UsageError as error:
         pytest.fail(f"isonet.py {' '.join(words)}: {error}")
+
+
+@pytest.mark.parametrize("words", readme_commands(), ids=lambda words: " ".join(words)[:60])
+def test_every_readme_command_line_parses(words: list[str]) -> None:
+    assert_parses(words)
+
+
+# The user's tutorial (../shared/seed beside the checkout, as CI has it): its concrete lines as
+# written; its template lines (`--pixelsize <value>`) with each placeholder filled in, so that
+# the flag spellings they teach (--outputstar, --numbersubtomos, --noisestartiter, ...) parse.
+TUTORIAL = Path(__file__).resolve().parents[2] / "shared" / "seed" / "isonet2_tutorial.md"
+PLACEHOLDERS = {
+    "<value>": "2",
+    "<val>": "0.2",
+    "<number>": "5",
+    "<ids>": "0",
+    "<folder>": "tomograms",
+    "<tomograms.star>": "tomograms.star",
+    "<subtomo.star>": "tomograms.star",
+    "<output_folder>": "out",
+    "<results_folder>": "results",
+    "<model_file.h5>": "results/network_isonet2-n2n_unet-medium_96_full.pt",
+    "<isonet2-n2n/isonet2>": "isonet2",
+    "<network type>": "unet-medium",
+    "<column name>": "rlnDeconvTomoName",
+}
+LISTS = {"--noiselevel": "0.1,0.2", "--noisestartiter": "1,3"}  # <list> after these flags
+
+
+def fill_placeholders(line: str) -> str:
+    """`--noiselevel <list> --arch <network type>` -> `--noiselevel 0.1,0.2 --arch unet-medium`;
+    KeyError for a placeholder this table does not know."""
+    for flag, value in LISTS.items():
+        line = line.replace(f"{flag} <list>", f"{flag} {value}")
+    return re.sub(r"<[^>]+>", lambda match: PLACEHOLDERS[match.group(0)], line)
+
+
+def tutorial_commands() -> list[list[str]]:
+    if not TUTORIAL.is_file():
+        return []
+    text = TUTORIAL.read_text(encoding="utf-8").replace('```{.bash language="bash"}', "```bash")
+    lines = [fill_placeholders(line) for line in text.splitlines() if line.startswith("isonet.py")]
+    return command_lines("```bash\n" + "\n".join(lines) + "\n```")
+
+
+@pytest.mark.skipif(not TUTORIAL.is_file(), reason="../shared/seed is not beside the checkout")
+def test_the_tutorial_yields_all_its_command_lines() -> None:
+    text = TUTORIAL.read_text(encoding="utf-8")
+    written = [line for line in text.splitlines() if line.lstrip().startswith("isonet.py ")]
+    assert len(tutorial_commands()) == len(written) > 20
+
+
+@pytest.mark.parametrize("words", tutorial_commands(), ids=lambda words: " ".join(words)[:60])
+def test_every_tutorial_command_line_parses(words: list[str]) -> None:
+    assert_parses(words)
