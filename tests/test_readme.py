@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from isonet2.cli import PROG_NAMES
 from isonet2.config import COMMANDS
 from isonet2.config.argv import parse_command_line
 from isonet2.errors import UsageError
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-PROGRAMS = ("isonet.py", "isonet2")
 
 
 def shell_blocks(text: str) -> list[str]:
@@ -38,7 +38,7 @@ def command_lines(text: str) -> list[list[str]]:
             target_next = False  # the word after a bare > or >> is the file it writes
             for word in [*words, "&&"]:
                 if word in ("&&", "&", ";"):
-                    if chain and chain[0] in PROGRAMS:
+                    if chain and chain[0] in PROG_NAMES:
                         found.append(chain[1:])
                     chain = []
                 elif target_next or word.startswith((">", "2>")):
@@ -119,19 +119,22 @@ def fill_placeholders(line: str) -> str:
     return re.sub(r"<[^>]+>", lambda match: PLACEHOLDERS[match.group(0)], line)
 
 
-def tutorial_commands() -> list[list[str]]:
+def tutorial_lines() -> list[str]:
+    """The tutorial's lines that run isonet.py (none where the tutorial is not there)."""
     if not TUTORIAL.is_file():
         return []
-    text = TUTORIAL.read_text(encoding="utf-8").replace('```{.bash language="bash"}', "```bash")
-    lines = [fill_placeholders(line) for line in text.splitlines() if line.startswith("isonet.py")]
-    return command_lines("```bash\n" + "\n".join(lines) + "\n```")
+    lines = TUTORIAL.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.lstrip().startswith("isonet.py ")]
+
+
+def tutorial_commands() -> list[list[str]]:
+    filled = [fill_placeholders(line) for line in tutorial_lines()]
+    return command_lines("```bash\n" + "\n".join(filled) + "\n```")
 
 
 @pytest.mark.skipif(not TUTORIAL.is_file(), reason="../shared/seed is not beside the checkout")
 def test_the_tutorial_yields_all_its_command_lines() -> None:
-    text = TUTORIAL.read_text(encoding="utf-8")
-    written = [line for line in text.splitlines() if line.lstrip().startswith("isonet.py ")]
-    assert len(tutorial_commands()) == len(written) > 20
+    assert len(tutorial_commands()) == len(tutorial_lines()) > 20
 
 
 @pytest.mark.parametrize("words", tutorial_commands(), ids=lambda words: " ".join(words)[:60])
