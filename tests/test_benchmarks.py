@@ -144,3 +144,19 @@ def test_shift_tta_benchmark(simulated: Path) -> None:
 def test_shell_scripts_parse(script: str) -> None:
     done = subprocess.run(["bash", "-n", str(BENCHMARKS / script)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_predict_variant_benchmark(simulated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scale 1 is predict itself; another scale (and float32) changes the map."""
+    name = "sim_01_isonet2_unet-small.mrc"
+    flags = ["--input_column", "rlnTomoName", "--batch_size", "2"]
+    maps = {}
+    for label, variant in (("same", []), ("scaled", ["--input_scale", "0.5", "--fp32"])):
+        words = [*variant, "--", "sim/tomograms.star", "model.pt", "--outputdir", label]
+        bench("predict_variant.py", *words, *flags, cwd=simulated)
+        maps[label] = read_volume(simulated / label / name)
+    monkeypatch.chdir(simulated)  # the star's paths are relative to its folder
+    assert run(["predict", "sim/tomograms.star", "model.pt", "--outputdir", "plain", *flags]) == 0
+    plain = read_volume(simulated / "plain" / name)
+    assert np.array_equal(maps["same"], plain)
+    assert maps["scaled"].shape == plain.shape and not np.allclose(maps["scaled"], plain)
