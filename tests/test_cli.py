@@ -184,7 +184,7 @@ def test_python_dash_m_runs_the_command_line() -> None:
 def test_messages_name_the_program_as_typed(
     argv0: str, expected: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from isonet2.cli import prog_name
+    from isonet2.program import prog_name
 
     prog = prog_name(argv0)
     assert prog == expected

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from isonet2.cli import PROG_NAMES
 from isonet2.config import COMMANDS
 from isonet2.config.argv import parse_command_line
 from isonet2.errors import UsageError
+from isonet2.program import PROG_NAMES
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

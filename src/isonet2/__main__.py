@@ -1,5 +1,5 @@
 """`python -m isonet2 ...`: the same as `isonet.py ...`."""
 
-from isonet2.cli import main
+from isonet2.console import main
 
 main()

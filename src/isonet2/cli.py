@@ -25,9 +25,7 @@ from isonet2.config.argv import help_text, parse_command_line
 from isonet2.errors import InputError, UsageError, memory_error_line, os_error_line
 from isonet2.io.logfile import remember_warnings
 from isonet2.io.stopsignals import STOP_SIGNALS, exit_code, stop_signals_raise
-
-PROG = "isonet.py"
-PROG_NAMES = (PROG, "isonet2")  # the two console scripts of pyproject.toml
+from isonet2.program import PROG, prog_name
 
 # command name -> module whose run(cfg) does the work (imported only when that command runs)
 PIPELINES = {name: f"isonet2.pipeline.{name}" for name in COMMANDS} | {"gui": "isonet2.gui.app"}
@@ -69,13 +67,6 @@ def _setup_logging() -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
         package.addHandler(handler)
     remember_warnings()  # for the log.txt of a training run (io/logfile.py)
-
-
-def prog_name(argv0: str) -> str:
-    """The name messages give the program: the console script the user typed, else isonet.py
-    (`python -m isonet2` runs as __main__.py, which users know as isonet.py)."""
-    name = os.path.basename(argv0)
-    return name if name in PROG_NAMES else PROG
 
 
 def run(argv: list[str], prog: str = PROG) -> int:

@@ -30,8 +30,8 @@ from isonet2.config.argv import (
     value_word,
 )
 from isonet2.errors import UsageError
+from isonet2.program import PROG
 
-PROG = "isonet.py"
 OUTPUT_FIELD = "output_dir"
 # the tutorial's order first; commands the GUI does not offer are left out
 TUTORIAL_ORDER = ("prepare_star", "deconv", "make_mask", "denoise", "refine", "predict")
