@@ -121,7 +121,7 @@ def run(argv: list[str], prog: str = PROG) -> int:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Run sys.argv and exit with its code (the console scripts reach it through console.main)."""
     try:
         code = run(sys.argv[1:], prog_name(sys.argv[0]))
     except BrokenPipeError:  # e.g. `isonet.py refine -h | head`
