@@ -8,6 +8,7 @@ import os
 import shlex
 import signal
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -133,10 +134,17 @@ def fail_on_rank_one() -> None:
         shutdown(context)
 
 
-def test_one_failing_rank_stops_the_launch_with_its_message() -> None:
+def test_one_failing_rank_stops_the_launch_with_its_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also: the traceback file torch's spawn gives each worker (rank 0 writes one when it
+    loses its peer) no longer stays behind in the temporary folder."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     with pytest.raises(InputError, match=r"^worker 1 failed: rank one cannot read its share$"):
         launch_workers(fail_on_rank_one, 2, ())
     assert child_processes() == []
+    assert list(tmp_path.iterdir()) == []
+    assert tempfile.gettempdir() == str(tmp_path)
 
 
 SET_IN_THIS_PROCESS = {"before_the_loader": False}
@@ -241,7 +249,7 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def test_workers_end_when_their_launcher_is_killed(train_project: Path) -> None:
+def test_workers_end_when_their_launcher_is_killed(train_project: Path, tmp_path: Path) -> None:
     """`kill -9` of a refine --cpu_workers 2 while its workers start up left them running
     for good, children of pid 1 (a kill-and-rerun audit): they now stop with it."""
     import signal
@@ -255,7 +263,10 @@ def test_workers_end_when_their_launcher_is_killed(train_project: Path) -> None:
         "isonet2.cli",
         *shlex.split(f"refine tomograms.star -o orphans {SMALL} --cpu_workers 2 --epochs 200"),
     ]
-    env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    # a launcher killed with SIGKILL cannot remove its temporary folder: keep it out of /tmp
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="", TMPDIR=str(scratch))
     child = subprocess.Popen(command, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
     workers: list[int] = []
     try:

@@ -174,7 +174,7 @@ def launch_workers(entry: Callable[..., Any], nprocs: int, args: tuple[Any, ...]
         )
         ctrl_c = threading.Event()
         try:
-            with _ctrl_c_stops_workers_quietly(ctrl_c):
+            with _ctrl_c_stops_workers_quietly(ctrl_c), _spawn_files_in(log_dir):
                 returned = elastic_launch(config, _worker)(entry, level, os.getpid(), *args)
         except ChildFailedError as failed:
             rank, reason = _root_cause(failed, Path(log_dir))
@@ -240,6 +240,33 @@ def _started_ignoring_ctrl_c(start: Callable[..., Any], stop: Callable[..., Any]
             stop(signal.SIGINT, None)
 
     return start_processes
+
+
+@contextmanager
+def _spawn_files_in(folder: str) -> Iterator[None]:
+    """While the block runs, the launcher's workers start with their error files in `folder`.
+
+    torch's spawn gives every worker a traceback file in the system's temporary folder
+    (pytorch-errorfile-*.pickle) and never removes it: each launch in which a worker failed
+    left one in /tmp for good. Inside `folder` (launch_workers' temporary folder) they go
+    with it. The temporary folder is redirected only while the processes are started
+    (milliseconds), so nothing else of this process is moved.
+    """
+    original = local_elastic_agent.start_processes
+
+    def start_processes(*args: Any, **kwargs: Any) -> Any:
+        previous = tempfile.tempdir
+        tempfile.tempdir = folder
+        try:
+            return original(*args, **kwargs)
+        finally:
+            tempfile.tempdir = previous
+
+    local_elastic_agent.start_processes = start_processes
+    try:
+        yield
+    finally:
+        local_elastic_agent.start_processes = original
 
 
 @contextmanager
