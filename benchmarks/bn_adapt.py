@@ -8,7 +8,7 @@ star names, prepared exactly as predict prepares them (normalised, phase-flipped
 filtered), runs them through the network in training mode without gradients, replaces the
 running statistics by the plain average over those batches, and saves a new checkpoint.
 
-Measured (README, seventh set): it lowers the in-wedge FSC by 0.002-0.004 and the
+Measured (benchmarks/QUALITY.md, seventh set): it lowers the in-wedge FSC by 0.002-0.004 and the
 out-of-wedge FSC by 0.007-0.010, so predict keeps the checkpoint's own statistics.
 
 Usage:

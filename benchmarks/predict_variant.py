@@ -10,10 +10,10 @@ in this Python with one thing changed and passes everything after `--` to it:
   √2 stronger. A U-Net is not linear, so the scale of what it is fed matters.
 - `--fp32`: the network runs in float32 (TF32 off) instead of predict's bf16 autocast.
 
-Measured (README, twelfth set; H100, two models of 2,500 subtomograms, predicted with `--tta
---tta_mirrors --tile_size 128 --input_column rlnTomoName`): predict's own scale is the best of
-0.65, 0.8, 1, 1.25 and 1.5 on both (0.8 costs 0.003-0.009 in the wedge, 1.25 0.03-0.04), and
-float32 changes the FSC by at most 0.001, so predict stays as it is.
+Measured (benchmarks/QUALITY.md, twelfth set; H100, two models of 2,500 subtomograms, predicted
+with `--tta --tta_mirrors --tile_size 128 --input_column rlnTomoName`): predict's own scale is
+the best of 0.65, 0.8, 1, 1.25 and 1.5 on both (0.8 costs 0.003-0.009 in the wedge, 1.25
+0.03-0.04), and float32 changes the FSC by at most 0.001, so predict stays as it is.
 
 Run from the folder the star's relative paths start in (refine_quality.sh's work folder):
     python benchmarks/predict_variant.py --input_scale 0.8 -- sim/tomograms.star \

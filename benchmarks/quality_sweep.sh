@@ -6,7 +6,7 @@
 # Usage:  bash benchmarks/quality_sweep.sh WORK "name|refine flags" ["name|refine flags" ...]
 # A setting "name|refine flags|make_mask flags" runs make_mask first (MASK_FLAGS of
 # refine_quality.sh; the third field may be empty: "masked|--seed 1|").
-# Example (three seeds of the README's fifth set; L2+FSC's band weight defaults to 1):
+# Example (three seeds of the fifth set in QUALITY.md; L2+FSC's band weight defaults to 1):
 #   bash benchmarks/quality_sweep.sh /tmp/sweep \
 #     "s0|--loss_func L2+FSC" "s1|--loss_func L2+FSC --seed 1" "s2|--loss_func L2+FSC --seed 2"
 # Environment: EPOCHS (10) and PER_TOMO (125 subtomograms per tomogram per epoch: 2,500 in

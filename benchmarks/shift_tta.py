@@ -11,11 +11,11 @@ Each shift (dz, dy, dx) pads the map at its low faces by reflection, predicts it
 shifts is scored with `isonet.py evaluate` against the ground truth. The first shift is
 (0, 0, 0), the plain prediction; the second the all-axes shift, then the others.
 
-Measured (README, ninth set; H100, two models of 2,500 subtomograms, predicted with `--tta
---tta_mirrors --tile_size 128 --input_column rlnTomoName`): two shifts against one changed the
-in-wedge FSC by +0.000 / +0.001 and the out-of-wedge FSC by +0.000 / +0.001, so predict does
-not shift. The eight orientations and the overlapping 128³ tiles already average what shifts
-would.
+Measured (benchmarks/QUALITY.md, ninth set; H100, two models of 2,500 subtomograms, predicted
+with `--tta --tta_mirrors --tile_size 128 --input_column rlnTomoName`): two shifts against one
+changed the in-wedge FSC by +0.000 / +0.001 and the out-of-wedge FSC by +0.000 / +0.001, so
+predict does not shift. The eight orientations and the overlapping 128³ tiles already average
+what shifts would.
 
 Run from the folder the star's relative paths start in (refine_quality.sh's work folder):
     python benchmarks/shift_tta.py sim/tomograms.star refine/MODEL.pt shift_tta \

@@ -86,7 +86,7 @@ class TrainingConfig(CommandConfig):
     fsc_weight: float = param(
         1.0,
         "weight of the FSC term of --loss_func L2+FSC (L2 + fsc_weight x (1 - mean FSC)); "
-        "larger favours the weak high-frequency shells (README, sixth set)",
+        "larger favours the weak high-frequency shells (benchmarks/QUALITY.md, sixth set)",
         gt=0,
     )
     learning_rate: float = param(3e-4, "AdamW learning rate at the start", gt=0)
@@ -99,7 +99,7 @@ class TrainingConfig(CommandConfig):
     warmup_epochs: int = param(
         0,
         "epochs over which the learning rate rises linearly to the cosine schedule "
-        "(0 = none; README, tenth and eleventh sets)",
+        "(0 = none; benchmarks/QUALITY.md, tenth and eleventh sets)",
         ge=0,
     )
     save_interval: int = param(
@@ -246,7 +246,7 @@ def default_mw_weight(loss_func: str) -> float:
     """The band weight refine uses when --mw_weight is not given: 1 for L2+FSC, else 5.
 
     The band weight multiplies the wedge band's FSC term too, which past 1-2 crowds out the
-    measured band (README, fourth and fifth sets); L2 scored best at 5-10.
+    measured band (benchmarks/QUALITY.md, fourth and fifth sets); L2 scored best at 5-10.
     """
     return 1.0 if loss_func.lower() == "l2+fsc" else 5.0
 

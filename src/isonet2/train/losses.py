@@ -61,15 +61,14 @@ def _shells(shape: torch.Size, device: torch.device) -> tuple[torch.Tensor, torc
 def fsc_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """1 - the mean Fourier shell correlation of the batch, over one-voxel shells 1 .. c//2.
 
-    The FSC of a shell pools the whole batch: Re(sum A conj(B)) / sqrt(sum |A|² sum |B|²),
-    each sum over the shell's voxels of every cube (A, B the spectra). Pooling lets a cube
-    with little power in a shell (a band-filtered cube holds only a few voxels of the low
-    shells) count in proportion to that power, instead of as a full ±1 vote per cube: on the
-    H200 this steadied the in-wedge score across seeds from a 0.025 spread to 0.004 and
-    raised its mean (README, fifth set). The zero frequency and the corners past Nyquist are
-    left out; a shell without power in either input counts as FSC 0. Range [0, 2]; 0 for
-    identical inputs. Blind to a per-shell scale of the prediction, so mainly useful beside
-    another loss.
+    The FSC of a shell pools the whole batch: Re(sum A conj(B)) / sqrt(sum |A|² sum |B|²), each
+    sum over the shell's voxels of every cube (A, B the spectra). Pooling lets a cube with
+    little power in a shell (a band-filtered cube holds only a few voxels of the low shells)
+    count in proportion to that power, instead of as a full ±1 vote per cube: on the H200 this
+    steadied the in-wedge score across seeds from a 0.025 spread to 0.004 and raised its mean
+    (benchmarks/QUALITY.md, fifth set). The zero frequency and the corners past Nyquist are left
+    out; a shell without power in either input counts as FSC 0. Range [0, 2]; 0 for identical
+    inputs. Blind to a per-shell scale of the prediction, so mainly useful beside another loss.
     """
     spec_a = torch.fft.rfftn(prediction.float(), dim=_DIMS).flatten(1)
     spec_b = torch.fft.rfftn(target.float(), dim=_DIMS).flatten(1)

@@ -228,7 +228,7 @@ def training_network(
     running statistics to the others at every forward, so all ranks hold the same model.
     `sync_batchnorm` pools the statistics of every GPU instead (SyncBatchNorm): on two H100s
     it cost 13 % of the training throughput (41.5 against 47.6 subtomograms/s at 4 cubes per
-    GPU) and scored no better (README, Measured), so training leaves it off; the throughput
+    GPU) and scored no better (README, Decisions), so training leaves it off; the throughput
     benchmark keeps it for comparison. Weights in channels-last 3D memory on every device
     (on 2 CPU cores the full isonet2-n2n step ran 18 % more subtomograms/s for unet-small at
     32³ and 43 % for unet-medium at 48³, README); on CUDA also cuDNN autotuning (fixed cube
