@@ -14,6 +14,8 @@
 #   the simulated tomograms' Z,Y,X size; smaller ones only for checking the script on a CPU.
 #   MASK_FLAGS, where set (even empty), runs `isonet.py make_mask` with those flags on the
 #   project before refine, as the tutorial does, so training cubes are drawn inside the masks.
+#   REFINE_CMD (default `isonet.py refine`) trains instead, e.g. REFINE_CMD="python
+#   /path/to/benchmarks/train_variant.py --noise_scale 1.2 --" for a training variant.
 set -euo pipefail
 gpus=${GPU_IDS:-0}
 work=${1:-quality_run}; epochs=${2:-10}; per_tomo=${3:-125}; shift 3 || true
@@ -38,7 +40,8 @@ if [ -n "${MASK_FLAGS+set}" ]; then
   # shellcheck disable=SC2086  # MASK_FLAGS is a list of words
   isonet.py make_mask sim/tomograms.star --maskfolder mask $MASK_FLAGS
 fi
-isonet.py refine sim/tomograms.star -o refine --CTF_mode network \
+# shellcheck disable=SC2086  # REFINE_CMD is a command line
+${REFINE_CMD:-isonet.py refine} sim/tomograms.star -o refine --CTF_mode network \
     --epochs "$epochs" --save_interval "$epochs" --gpuID "$gpus" "$@"
 model=$(ls refine/network_*_full.pt | grep -v _epoch | head -1)  # whatever --arch/--cube_size
 # shellcheck disable=SC2086  # PREDICT_FLAGS is a list of words

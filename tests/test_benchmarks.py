@@ -16,9 +16,11 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+import torch
 
 from isonet2.cli import run
 from isonet2.io.mrc import read_volume
+from isonet2.io.star import read_star, write_star
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -160,3 +162,37 @@ def test_predict_variant_benchmark(simulated: Path, monkeypatch: pytest.MonkeyPa
     plain = read_volume(simulated / "plain" / name)
     assert np.array_equal(maps["same"], plain)
     assert maps["scaled"].shape == plain.shape and not np.allclose(maps["scaled"], plain)
+
+
+def test_train_variant_benchmark(simulated: Path) -> None:
+    """Unchanged it is refine itself (same seed, same weights); each change gives other weights."""
+    flags = "--epochs 1 --cube_size 32 --arch unet-small --batch_size 2 --ncpus 0"
+    flags += " --with_preview False --mixed_precision False --seed 3"
+    table = read_star(simulated / "sim" / "tomograms.star")
+    for row in table.rows:
+        row.number_subtomos = 4
+    write_star(table, simulated / "small.star")
+    weights = {}
+    for label, variant in (
+        ("plain", None),
+        ("same", []),
+        ("noise", ["--noise_scale", "0"]),
+        ("decay", ["--weight_decay", "5"]),
+    ):
+        line = ["small.star", "-o", label, *flags.split()]
+        if variant is None:  # the command itself, in a process like the benchmark's
+            done = subprocess.run(
+                [sys.executable, "-m", "isonet2", "refine", *line],
+                capture_output=True,
+                text=True,
+                cwd=simulated,
+                env=dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES=""),
+            )
+            assert done.returncode == 0, done.stderr[-3000:]
+        else:
+            bench("train_variant.py", *variant, "--", *line, cwd=simulated)
+        (checkpoint,) = (simulated / label).glob("network_*_full.pt")
+        weights[label] = torch.load(checkpoint, map_location="cpu")["model_state"]
+    for label in ("same", "noise", "decay"):
+        equal = all(torch.equal(weights["plain"][k], weights[label][k]) for k in weights["plain"])
+        assert equal is (label == "same"), label
