@@ -5,11 +5,14 @@ runs `isonet.py refine` in this Python with one thing changed and passes everyth
 `--` to it:
 
 - `--noise_scale S`: the noise added to the first pass before it fills the wedge (ALGORITHM
-  §5 step 4, delta * N(0, 1)) is S times stronger. delta is the raw halves' noise std minus
-  the first pass's, over the whole cube; the raw noise lives only where the tilt series
-  measured (about 0.7 of a cube's spectrum at ±60°) while the added noise is white, so the
-  filled part of a training input is less noisy per Fourier voxel than the measured part
-  (S = 1/sqrt(0.7) = 1.2 evens them out).
+  §5 step 4, delta * N(0, 1)) is S times stronger. delta matches the variance of the raw
+  halves' noise over the whole cube, but that noise lives where the tilt series measured,
+  and mostly inside the Nyquist sphere, while the added noise is white over the whole cube.
+  In a simulated `cell` tomogram (96³ crop of (even - odd), ±60°) 98 % of the noise power is
+  in the measured region, and its power per Fourier voxel inside the sphere, where the
+  network's inputs live, is 2.4 times the cube's mean: the filled part of a training input
+  carries about 0.4 of the measured part's noise there. S = 1.5 evens that out on average
+  (white noise stays flatter than the raw noise, which rises with frequency).
 - `--weight_decay W`: AdamW's decoupled weight decay is W instead of torch's 0.01.
 
 Run like refine_quality.sh's refine, e.g. from its work folder:
