@@ -15,6 +15,11 @@ runs `isonet.py refine` in this Python with one thing changed and passes everyth
   (white noise stays flatter than the raw noise, which rises with frequency).
 - `--weight_decay W`: AdamW's decoupled weight decay is W instead of torch's 0.01.
 
+Measured (benchmarks/QUALITY.md, thirteenth set; H100, the short-run recipe, seed 0, against
+the recipe's 0.409 / 0.393 in the wedge on the same machine): noise × 0.7, 1.2 and 1.5 scored
+0.398 / 0.385, 0.405 / 0.389 and 0.403 / 0.390; weight decay 0.1 0.404 / 0.388. Training
+stays as ALGORITHM §5 and torch have it.
+
 Run like refine_quality.sh's refine, e.g. from its work folder:
     python benchmarks/train_variant.py --noise_scale 1.2 -- sim/tomograms.star -o refine \
         --CTF_mode network --gpuID 0 ...
