@@ -179,7 +179,7 @@ def test_train_variant_benchmark(simulated: Path) -> None:
         ("noise", ["--noise_scale", "0"]),
         ("decay", ["--weight_decay", "5"]),
     ):
-        line = ["small.star", "-o", label, *flags.split()]
+        line = ["small.star", "-o", f"train_{label}", *flags.split()]  # beside predict's
         if variant is None:  # the command itself, in a process like the benchmark's
             done = subprocess.run(
                 [sys.executable, "-m", "isonet2", "refine", *line],
@@ -191,7 +191,7 @@ def test_train_variant_benchmark(simulated: Path) -> None:
             assert done.returncode == 0, done.stderr[-3000:]
         else:
             bench("train_variant.py", *variant, "--", *line, cwd=simulated)
-        (checkpoint,) = (simulated / label).glob("network_*_full.pt")
+        (checkpoint,) = (simulated / f"train_{label}").glob("network_*_full.pt")
         weights[label] = torch.load(checkpoint, map_location="cpu")["model_state"]
     for label in ("same", "noise", "decay"):
         equal = all(torch.equal(weights["plain"][k], weights[label][k]) for k in weights["plain"])
