@@ -27,8 +27,13 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 def bench(*words: str, cwd: Path | None = None) -> str:
     """stdout of `python benchmarks/WORDS...` on one CPU thread; fails on a non-zero exit."""
+    return python(str(BENCHMARKS / words[0]), *words[1:], cwd=cwd)
+
+
+def python(*words: str, cwd: Path | None = None) -> str:
+    """stdout of `python WORDS...` on one CPU thread; fails on a non-zero exit."""
     done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / words[0]), *words[1:]],
+        [sys.executable, *words],
         capture_output=True,
         text=True,
         timeout=300,
@@ -181,14 +186,7 @@ def test_train_variant_benchmark(simulated: Path) -> None:
     ):
         line = ["small.star", "-o", f"train_{label}", *flags.split()]  # beside predict's
         if variant is None:  # the command itself, in a process like the benchmark's
-            done = subprocess.run(
-                [sys.executable, "-m", "isonet2", "refine", *line],
-                capture_output=True,
-                text=True,
-                cwd=simulated,
-                env=dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES=""),
-            )
-            assert done.returncode == 0, done.stderr[-3000:]
+            python("-m", "isonet2", "refine", *line, cwd=simulated)
         else:
             bench("train_variant.py", *variant, "--", *line, cwd=simulated)
         (checkpoint,) = (simulated / f"train_{label}").glob("network_*_full.pt")

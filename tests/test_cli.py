@@ -167,6 +167,7 @@ def test_python_dash_m_runs_the_command_line() -> None:
         [sys.executable, "-m", "isonet2", "--version"], capture_output=True, text=True
     )
     assert done.returncode == 0 and __version__ in done.stdout + done.stderr
+    assert done.stdout.startswith("isonet2 ")  # through isonet2.console, as the console scripts
     done = subprocess.run(
         [sys.executable, "-m", "isonet2", "no_such_command"], capture_output=True, text=True
     )

@@ -31,10 +31,3 @@ def test_ctrl_c_during_start_up_is_one_line(typed: str) -> None:
     )
     expected = "isonet2" if typed == "isonet2" else "isonet.py"
     assert (done.returncode, done.stderr, done.stdout) == (130, f"{expected}: interrupted\n", "")
-
-
-def test_console_runs_the_command_line() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "isonet2", "--version"], capture_output=True, text=True
-    )
-    assert done.returncode == 0 and done.stdout.startswith("isonet2 ")
