@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import time
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tutorial_lines import isonet
 
 import isonet2.pipeline.deconv as deconv_pipeline
 from isonet2.cli import run
@@ -19,12 +19,6 @@ from isonet2.io.mrc import read_info, read_volume
 from isonet2.io.star import read_star
 
 SHAPES = [(20, 34, 31), (18, 30, 36)]
-
-
-def isonet(line: str) -> int:
-    words = shlex.split(line)
-    assert words[0] == "isonet.py"
-    return run(words[1:])
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,17 +12,12 @@ from pathlib import Path
 import mrcfile
 import numpy as np
 import pytest
+from tutorial_lines import isonet
 
 from isonet2.cli import run
 from isonet2.io.star import read_star, write_star
 
 SHAPES = [(24, 40, 38), (21, 36, 44)]
-
-
-def isonet(line: str) -> int:
-    words = shlex.split(line)
-    assert words[0] == "isonet.py"
-    return run(words[1:])
 
 
 @pytest.fixture

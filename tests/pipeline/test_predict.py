@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shlex
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from test_distributed import child_processes
+from tutorial_lines import isonet
 
 from isonet2.cli import run
 from isonet2.config import PredictConfig
@@ -25,12 +25,6 @@ from isonet2.predict.predictor import TilePredictor
 from isonet2.train.distributed import launch_workers
 
 SMALL = "--cube_size 32 --arch unet-small --ncpus 0 --with_preview False"
-
-
-def isonet(line: str) -> int:
-    words = shlex.split(line)
-    assert words[0] == "isonet.py"
-    return run(words[1:])
 
 
 CHECKPOINT = "network_isonet2-n2n_unet-small_32_full.pt"

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Callable
 from pathlib import Path
 
 import mrcfile
 import numpy as np
 import pytest
+from tutorial_lines import isonet
 
-from isonet2.cli import run
 from isonet2.io.mrc import read_info, read_volume
 from isonet2.io.star import read_star
-
-
-def isonet(line: str) -> int:
-    words = shlex.split(line)
-    assert words[0] == "isonet.py"
-    return run(words[1:])
 
 
 def halves(root: Path, make_mrc: Callable[..., Path], count: int = 5, voxel: float = 5.4) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 from test_distributed import child_processes
+from tutorial_lines import isonet
 
 from isonet2.cli import run
 from isonet2.config import RefineConfig
@@ -33,12 +34,6 @@ from isonet2.targets.augment import Mirrored
 # and no data-loading workers, to stay fast on 2 CPU cores)
 SMALL = "--cube_size 32 --arch unet-small --ncpus 0"
 FAST = f"--epochs 1 {SMALL}"
-
-
-def isonet(line: str) -> int:
-    words = shlex.split(line)
-    assert words[0] == "isonet.py"
-    return run(words[1:])
 
 
 def test_refine_ctf_network(train_project: Path) -> None:
