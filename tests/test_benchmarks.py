@@ -183,6 +183,8 @@ def test_train_variant_benchmark(simulated: Path) -> None:
         ("same", []),
         ("noise", ["--noise_scale", "0"]),
         ("decay", ["--weight_decay", "5"]),
+        ("beta2", ["--beta2", "0.5"]),
+        ("clip", ["--clip_grad_norm", "1e-3"]),
     ):
         line = ["small.star", "-o", f"train_{label}", *flags.split()]  # beside predict's
         if variant is None:  # the command itself, in a process like the benchmark's
@@ -191,6 +193,6 @@ def test_train_variant_benchmark(simulated: Path) -> None:
             bench("train_variant.py", *variant, "--", *line, cwd=simulated)
         (checkpoint,) = (simulated / f"train_{label}").glob("network_*_full.pt")
         weights[label] = torch.load(checkpoint, map_location="cpu")["model_state"]
-    for label in ("same", "noise", "decay"):
+    for label in ("same", "noise", "decay", "beta2", "clip"):
         equal = all(torch.equal(weights["plain"][k], weights[label][k]) for k in weights["plain"])
         assert equal is (label == "same"), label
