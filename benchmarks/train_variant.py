@@ -23,7 +23,8 @@ runs `isonet.py refine` in this Python with one thing changed and passes everyth
 Measured (benchmarks/QUALITY.md, thirteenth set; H100, the short-run recipe, seed 0, against
 the recipe's 0.409 / 0.393 in the wedge on the same machine): noise × 0.7, 1.2 and 1.5 scored
 0.398 / 0.385, 0.405 / 0.389 and 0.403 / 0.390; weight decay 0.1 0.404 / 0.388. Training
-stays as ALGORITHM §5 and torch have it.
+stays as ALGORITHM §5 and torch have it. `--beta2` and `--clip_grad_norm` (fourteenth set) have
+not run on a GPU yet.
 
 Run like refine_quality.sh's refine, e.g. from its work folder:
     python benchmarks/train_variant.py --noise_scale 1.2 -- sim/tomograms.star -o refine \
