@@ -87,8 +87,8 @@ def variant_adamw(changes: dict[str, Any], clip_norm: float | None) -> type[torc
 
         def step(self, closure: Any = None) -> Any:
             if clip_norm is not None:
-                grads = [p for group in self.param_groups for p in group["params"]]
-                torch.nn.utils.clip_grad_norm_(grads, clip_norm)
+                params = [p for group in self.param_groups for p in group["params"]]
+                torch.nn.utils.clip_grad_norm_(params, clip_norm)
             return super().step(closure)
 
     return VariantAdamW
