@@ -177,7 +177,7 @@ def test_train_variant_benchmark(simulated: Path) -> None:
     for row in table.rows:
         row.number_subtomos = 4
     write_star(table, simulated / "small.star")
-    weights = {}
+    weights, said = {}, {}
     for label, variant in (
         ("plain", None),
         ("same", []),
@@ -190,9 +190,12 @@ def test_train_variant_benchmark(simulated: Path) -> None:
         if variant is None:  # the command itself, in a process like the benchmark's
             python("-m", "isonet2", "refine", *line, cwd=simulated)
         else:
-            bench("train_variant.py", *variant, "--", *line, cwd=simulated)
+            said[label] = bench("train_variant.py", *variant, "--", *line, cwd=simulated)
         (checkpoint,) = (simulated / f"train_{label}").glob("network_*_full.pt")
         weights[label] = torch.load(checkpoint, map_location="cpu")["model_state"]
     for label in ("same", "noise", "decay", "beta2", "clip"):
         equal = all(torch.equal(weights["plain"][k], weights[label][k]) for k in weights["plain"])
         assert equal is (label == "same"), label
+    # every step's norm is far above 1e-3
+    assert "before clipping over" in said["clip"] and "clipped to 0.001 in 100.0 %" in said["clip"]
+    assert "gradient 2-norm" not in said["beta2"]
