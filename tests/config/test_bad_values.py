@@ -109,6 +109,13 @@ def test_learning_rate_min_above_the_start_is_refused(capsys: pytest.CaptureFixt
     assert isinstance(cfg, RefineConfig) and cfg.learning_rate_min == pytest.approx(1e-6)
 
 
+def test_an_adamw_beta2_outside_zero_to_one_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "--adamw_beta2" in refused(capsys, "refine t.star --adamw_beta2 1")
+    assert "--adamw_beta2" in refused(capsys, "denoise t.star --adamw_beta2 -0.1")
+    cfg = parse_command_line(RefineConfig, ["t.star", "--adamw_beta2", "0.99"])
+    assert isinstance(cfg, RefineConfig) and cfg.adamw_beta2 == 0.99
+
+
 def test_a_warmup_as_long_as_the_run_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     err = refused(capsys, "refine t.star --epochs 5 --warmup_epochs 5")
     assert "--warmup_epochs (5) is not below --epochs (5)" in err

@@ -576,6 +576,22 @@ def test_weight_averaging_saves_the_average_and_resumes_exactly(train_project: P
             torch.testing.assert_close(resumed[key][name_], value, msg=f"{key} {name_}")
 
 
+def test_adamw_beta2_reaches_the_optimizer(train_project: Path) -> None:
+    """The flag is AdamW's second beta (the first stays torch's 0.9): the checkpoint's
+    optimizer state and the run's config hold it, and it changes the trained weights."""
+    flags = f"{one_step_epochs()} --seed 3 --epochs 2"
+    name = "network_isonet2-n2n_unet-small_32_full.pt"
+    assert isonet(f"isonet.py refine tomograms.star -o plain {flags}") == 0
+    assert isonet(f"isonet.py refine tomograms.star -o fast {flags} --adamw_beta2 0.5") == 0
+    plain, fast = load_checkpoint(Path("plain") / name), load_checkpoint(Path("fast") / name)
+    assert tuple(plain["optimizer_state"]["param_groups"][0]["betas"]) == (0.9, 0.999)
+    assert tuple(fast["optimizer_state"]["param_groups"][0]["betas"]) == (0.9, 0.5)
+    record = json.loads(Path("fast/refine_config.json").read_text())
+    assert record["parameters"]["adamw_beta2"] == 0.5
+    weight = "stem.weight"
+    assert not torch.equal(plain["model_state"][weight], fast["model_state"][weight])
+
+
 def test_a_loss_that_becomes_nan_stops_with_one_line_and_keeps_the_last_good_epoch(
     train_project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

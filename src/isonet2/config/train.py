@@ -96,6 +96,14 @@ class TrainingConfig(CommandConfig):
         "learning_rate / 10 where only a learning_rate below 3e-5 is given)",
         ge=0,
     )
+    adamw_beta2: float = param(
+        0.999,
+        "AdamW's decay of its squared-gradient average (0.999, torch's default, averages over "
+        "about the last 1,000 steps, 0.99 over 100); 0.99 lifted the restored wedge at "
+        "--batch_size 1 (benchmarks/QUALITY.md, sixteenth set)",
+        ge=0,
+        lt=1,
+    )
     warmup_epochs: int = param(
         0,
         "epochs over which the learning rate rises linearly to the cosine schedule "

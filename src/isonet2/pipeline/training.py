@@ -298,6 +298,7 @@ def make_spec(
         compile=cfg.compile,
         ema_decay=cfg.ema_decay,
         warmup_epochs=cfg.warmup_epochs,
+        adamw_beta2=cfg.adamw_beta2,
         seed=cfg.seed,
         num_workers=cfg.ncpus,
         settings=settings,

@@ -99,6 +99,7 @@ class TrainSpec:
     compile: bool = False  # torch.compile the network on CUDA
     ema_decay: float = 0.0  # > 0: checkpoints and previews hold an EMA of the weights
     warmup_epochs: int = 0  # the learning rate rises linearly over these first epochs
+    adamw_beta2: float = 0.999  # AdamW's squared-gradient decay (torch's default)
 
     @property
     def latest_path(self) -> Path:
@@ -291,7 +292,8 @@ def _train(spec: TrainSpec, tomoset: TomogramSet, context: DistributedContext) -
 
     # ---- model, optimizer, resume
     net = training_network(spec.arch, device, world_size)  # what checkpoints and previews see
-    optimizer = torch.optim.AdamW(net.parameters(), lr=spec.learning_rate)
+    betas = (0.9, spec.adamw_beta2)  # torch's default beta1
+    optimizer = torch.optim.AdamW(net.parameters(), lr=spec.learning_rate, betas=betas)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     start_epoch, history = 0, []
     average: WeightAverage | None = None
