@@ -9,10 +9,11 @@ class DemoConfig(CommandConfig):
     """Run the whole method on a built-in simulated dataset and show before/after numbers.
 
     Simulates a small crowded-cell project with known ground truth, trains briefly (refine,
-    isonet2-n2n with network CTF correction and the README's short-run recipe), predicts,
-    scores raw and corrected maps against the ground truth, and prints a table plus the paths
-    of slice pictures. The run is sized for the machine: about 5 minutes on a 2-core CPU (small
-    volumes, unet-small, 32³ cubes); larger volumes, unet-medium and 64³ cubes on a GPU.
+    isonet2-n2n with network CTF correction and the README's short-run recipe at batch 2),
+    predicts, scores raw and corrected maps against the ground truth, and prints a table plus
+    the paths of slice pictures. The run is sized for the machine: about 5 minutes on a 2-core
+    CPU (small volumes, unet-small, 32³ cubes); larger volumes, unet-medium and 64³ cubes on a
+    GPU.
 
     Example:
         isonet.py demo

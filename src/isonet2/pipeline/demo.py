@@ -120,11 +120,13 @@ def run(cfg: DemoConfig) -> DemoResult:
         row.number_subtomos = size.subtomos_per_tomogram
     write_star(table, star)
     # The demo is a short run by design, so it trains with the walk-through's short-run recipe
-    # (README: L2+FSC, 3e-3 after a one-epoch warm-up, down to 1e-4, batch 2, no arbitrary
-    # rotations) rather than the defaults, which are set for runs of hours. At the CPU size
-    # (refine_quality.sh with the demo's flags, December 2026) it raised the in-wedge FSC from
-    # 0.085 / 0.091 to 0.121 / 0.138 and the out-of-wedge FSC from 0.390 / 0.368 to 0.477 / 0.459
-    # in the same time (280 s against 271 s).
+    # at its faster setting (README: L2+FSC, 3e-3 after a one-epoch warm-up, down to 1e-4,
+    # batch 2, no arbitrary rotations) rather than the defaults, which are set for runs of
+    # hours. At the CPU size (refine_quality.sh with the demo's flags, December 2026) it raised
+    # the in-wedge FSC from 0.085 / 0.091 to 0.121 / 0.138 and the out-of-wedge FSC from 0.390 /
+    # 0.368 to 0.477 / 0.459 in the same time (280 s against 271 s). The walk-through's batch 1
+    # with AdamW's beta2 at 0.99 gains 0.004 in the wedge on a GPU at 1.25x the training time;
+    # it was not measured at the demo's sizes.
     refined = refine.run(
         RefineConfig(
             star_file=star,
